@@ -1,0 +1,127 @@
+"""The config schema every experiment starts from, and its validation.
+
+``base_config()`` holds every field with its default and a one-line comment; experiments in
+``experiments/`` start from it and change what their paper says. ``validate`` turns a bad
+value into one ``ConfigError`` sentence naming the field and the fix.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from jgan import losses
+from jgan.models import DISCRIMINATORS, GENERATORS
+
+
+class ConfigError(ValueError):
+    """A config field has an invalid value."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.name = "gan"                   # experiment name (workdir default: runs/<name>[-<variant>])
+    c.seed = 0                       # root of every key and of the data order
+    c.distributed = False            # call jax.distributed.initialize() (multi-host runs)
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' | 'ring8' | 'grid25'
+    c.data.name = ""                 # TFDS dataset name (source 'tfds'), e.g. 'celeb_a'
+    c.data.split = "train"           # split to train on
+    c.data.data_dir = ""             # TFDS data_dir holding the prepared dataset ('' = TFDS default)
+    c.data.holdout = 500             # mnist_subset: last N digits held out as the 'test' split
+    c.data.num_examples = 100_000    # ring8/grid25: size of the drawn training set
+    c.data.image_size = 28           # images are centre-cropped and resized to this (0 = native)
+    c.data.channels = 1              # image channels after conversion (0 = native)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.z_dim = 100              # latent size, z ~ N(0, I)
+    c.model.generator = ml_collections.ConfigDict()
+    c.model.generator.name = "dcgan28"   # one of jgan.models.GENERATORS
+    c.model.generator.width = 64         # conv nets: base channel count
+    c.model.generator.norm = "batch"     # 'batch' | 'layer' | 'none'
+    c.model.generator.hidden = (1200, 1200)  # mlp: hidden layer sizes
+    c.model.discriminator = ml_collections.ConfigDict()
+    c.model.discriminator.name = "dcgan28"   # one of jgan.models.DISCRIMINATORS
+    c.model.discriminator.width = 64
+    c.model.discriminator.norm = "batch"
+    c.model.discriminator.hidden = (240, 240)  # mlp: hidden layer sizes
+    c.model.discriminator.pieces = 5           # mlp: maxout pieces (1 = LeakyReLU)
+    c.model.discriminator.dropout = 0.0        # mlp: dropout rate on input and hidden layers
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.name = "non_saturating"   # one of jgan.losses.OBJECTIVES
+
+    c.optim = ml_collections.ConfigDict()
+    for net in ("g", "d"):
+        o = ml_collections.ConfigDict()
+        o.name = "adam"              # 'adam' | 'rmsprop' | 'sgd'
+        o.lr = 2e-4
+        o.b1 = 0.5                   # adam
+        o.b2 = 0.999                 # adam
+        o.eps = 1e-8                 # adam, rmsprop
+        o.decay = 0.99               # rmsprop: squared-gradient average decay (PyTorch 'alpha')
+        o.momentum = 0.0             # sgd
+        o.clip = 0.0                 # > 0: clip parameters to [-clip, clip] after each update
+        c.optim[net] = o
+
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 5000             # generator iterations
+    c.train.batch_size = 64          # global batch (split over devices and processes)
+    c.train.d_steps = 1              # D updates per G update (k, n_critic)
+    c.train.d_steps_long = 0         # > 0: D updates of the 'long' iterations (WGAN: 100)
+    c.train.long_first = 0           # ... for the first N generator iterations (WGAN: 25)
+    c.train.long_every = 0           # ... and every N-th one (WGAN: 500; 0 = never)
+    c.train.reuse_fake = False       # G update reuses the last D update's fake batch (DCGAN example)
+    c.train.unroll_d = True          # unroll the D updates in the compiled step (fast on CPU)
+    c.train.ema_decay = 0.0          # EMA of G's parameters (0 = off)
+    c.train.log_every = 50           # iterations between metric records
+    c.train.sample_every = 500       # iterations between sample grids
+    c.train.checkpoint_every = 1000  # iterations between checkpoints
+    c.train.keep_checkpoints = 3     # checkpoints kept
+    c.train.num_samples = 64         # size of the fixed latent batch of the sample grids
+    return c
+
+
+def _choice(field: str, value, options) -> None:
+    if value not in options:
+        raise ConfigError(f"config.{field}={value!r} is not one of {', '.join(map(repr, options))}.")
+
+
+def _positive(field: str, value, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"config.{field}={value!r} must be {bound}.")
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    """Raise ``ConfigError`` (one sentence naming the field) for an invalid value."""
+    _choice("data.source", c.data.source, ("mnist_subset", "tfds", "ring8", "grid25"))
+    _positive("data.image_size", c.data.image_size, allow_zero=True)
+    _positive("data.num_examples", c.data.num_examples)
+    _positive("model.z_dim", c.model.z_dim)
+    _choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
+    _choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))
+    for net in ("generator", "discriminator"):
+        _choice(f"model.{net}.norm", c.model[net].norm, ("batch", "layer", "none"))
+    if not 0 <= c.model.discriminator.dropout < 1:
+        raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
+                          f"must be in [0, 1).")
+    _choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
+    for net in ("g", "d"):
+        o = c.optim[net]
+        _choice(f"optim.{net}.name", o.name, ("adam", "rmsprop", "sgd"))
+        _positive(f"optim.{net}.lr", o.lr)
+        _positive(f"optim.{net}.clip", o.clip, allow_zero=True)
+        for f in ("b1", "b2", "decay", "momentum"):
+            if not 0 <= o[f] < 1:
+                raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
+    t = c.train
+    for f in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
+              "keep_checkpoints", "num_samples"):
+        _positive(f"train.{f}", t[f])
+    for f in ("d_steps_long", "long_first", "long_every"):
+        _positive(f"train.{f}", t[f], allow_zero=True)
+    if t.d_steps_long and t.d_steps_long % t.d_steps:
+        raise ConfigError(f"config.train.d_steps_long={t.d_steps_long} must be a multiple of "
+                          f"train.d_steps={t.d_steps}.")
+    if not 0 <= t.ema_decay < 1:
+        raise ConfigError(f"config.train.ema_decay={t.ema_decay!r} must be in [0, 1) (0 = off).")

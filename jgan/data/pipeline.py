@@ -1,0 +1,90 @@
+"""The grain input pipeline: shuffle with the config seed, preprocess, batch, shard per process.
+
+The stream is infinite (reshuffled every epoch) and indexable, so its position is one
+integer that grain's iterator state records; that state goes into every checkpoint and a
+resumed run reads exactly the batches an uninterrupted run would have read.
+
+Global batch ``g`` is examples ``[g*B, (g+1)*B)`` of the shuffled stream (``B`` = global
+batch size); process ``p`` of ``P`` reads its contiguous ``B/P`` slice of it, so the global
+batch is the same for any number of processes and devices.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import grain
+import numpy as np
+from PIL import Image
+
+from jgan.data.sources import DataError
+
+
+def preprocess_image(x: np.ndarray, *, image_size: int, channels: int) -> np.ndarray:
+    """uint8 image ``[h, w, c]`` -> uint8 ``[image_size, image_size, channels]``.
+
+    Non-square images are centre-cropped to a square first; a different size is resized
+    with PIL's antialiased bilinear filter (as torchvision's ``Resize`` does). A 1-channel
+    image is repeated to 3 channels, a 3-channel one turned to luminance, where asked.
+    ``image_size`` / ``channels`` 0 keep the native value.
+    """
+    h, w, c = x.shape
+    if h != w:
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        x = x[top:top + s, left:left + s]
+    if image_size and x.shape[0] != image_size:
+        img = Image.fromarray(x[..., 0] if c == 1 else x, mode="L" if c == 1 else "RGB")
+        x = np.asarray(img.resize((image_size, image_size), Image.BILINEAR))
+        x = x[..., None] if x.ndim == 2 else x
+    if channels and x.shape[-1] != channels:
+        if x.shape[-1] == 1 and channels == 3:
+            x = np.repeat(x, 3, axis=-1)
+        elif x.shape[-1] == 3 and channels == 1:
+            x = np.round(x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+            x = x.astype(np.uint8)[..., None]
+        else:
+            raise DataError(f"data.channels={channels} cannot be made from images with "
+                            f"{x.shape[-1]} channels.")
+    return x
+
+
+def load_batch(source, indices: np.ndarray, *, image_size: int, channels: int) -> dict[str, np.ndarray]:
+    """Examples ``indices`` of ``source`` as a batch ``{'x': float32 [n, ...], 'label': int32 [n]}``.
+
+    Images (uint8) are preprocessed and mapped to [-1, 1] by ``x / 127.5 - 1``; float data
+    (toy 2D points) is returned as is.
+    """
+    if hasattr(source, "get_batch"):
+        x, labels = source.get_batch(indices)
+    else:
+        examples = [source[int(i)] for i in indices]
+        x = [ex["x"] for ex in examples]
+        labels = np.array([ex["label"] for ex in examples], np.int32)
+    if isinstance(x, np.ndarray) and x.dtype != np.uint8:
+        return {"x": x.astype(np.float32), "label": labels}
+    native = isinstance(x, np.ndarray) and x.shape[1] == x.shape[2] and (
+        not image_size or x.shape[1] == image_size) and (not channels or x.shape[-1] == channels)
+    if not native:
+        x = np.stack([preprocess_image(xi, image_size=image_size, channels=channels) for xi in x])
+    return {"x": x.astype(np.float32) / 127.5 - 1.0, "label": labels}
+
+
+def make_dataset(source: Sequence[dict[str, Any]], *, seed: int, global_batch_size: int,
+                 image_size: int = 0, channels: int = 0, process_index: int = 0,
+                 process_count: int = 1) -> grain.MapDataset:
+    """An infinite MapDataset of this process's batches ``{'x': [B/P, ...], 'label': [B/P]}``.
+
+    Indices are shuffled and batched first and examples are read a batch at a time, which
+    keeps grain's per-element overhead off the training loop.
+    """
+    if global_batch_size % process_count:
+        raise DataError(f"train.batch_size={global_batch_size} is not divisible by the "
+                        f"{process_count} processes; pick a multiple of {process_count}.")
+    if len(source) < global_batch_size:
+        raise DataError(f"the dataset has {len(source)} examples, fewer than "
+                        f"train.batch_size={global_batch_size}.")
+    local = global_batch_size // process_count
+    ds = grain.MapDataset.range(len(source)).shuffle(seed=seed).repeat(None)
+    ds = ds.batch(local, drop_remainder=True)[process_index::process_count]
+    return ds.map(functools.partial(load_batch, source, image_size=image_size, channels=channels))

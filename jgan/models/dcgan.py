@@ -1,0 +1,159 @@
+"""DCGAN-style convolutional generators and discriminators (NHWC).
+
+``DCGANGenerator`` / ``DCGANDiscriminator`` follow Radford et al. 2015 (the pytorch/examples
+``dcgan`` networks): a 4x4 start, stride-2 4x4 (transposed) convolutions with padding 1,
+BatchNorm, ReLU in G, LeakyReLU 0.2 in D, tanh output, no biases. ``image_size`` 32 or 64
+(3 or 4 up/down-sampling blocks); widths double towards the 4x4 end.
+
+``MnistGenerator`` / ``MnistDiscriminator`` are the small 28x28 networks of the shared
+benchmark (``../shared/bench``): G Dense(7*7*2w)-BN-ReLU-ConvT(w)-BN-ReLU-ConvT(c)-tanh,
+D Conv(w)-LReLU-Conv(2w)-[BN]-LReLU-Dense(1).
+
+Conventions: generators map ``z [N, z_dim]`` to images ``[N, H, W, C]`` in [-1, 1];
+discriminators map images to logits ``[N]``. ``train=True`` uses batch statistics
+(synchronised over ``axis_name`` when it is bound, e.g. inside ``shard_map``) and updates
+the running averages in the ``batch_stats`` collection.
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jgan.models.layers import ConvTranspose, torch_padding
+
+DCGAN_INIT = nn.initializers.normal(0.02)
+
+
+def dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
+    """BatchNorm scale ~ N(1, 0.02), as in the DCGAN reference code."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+class BatchNorm(nn.Module):
+    """BatchNorm with the PyTorch defaults (momentum 0.1 ~ flax 0.9, eps 1e-5) and DCGAN init.
+
+    ``axis_name`` is used only when it is bound (inside ``shard_map``/``pmap``), so the same
+    module runs unsynchronised outside a mesh, e.g. when sampling.
+    """
+
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                            axis_name=axis, scale_init=dcgan_bn_scale_init)(x)
+
+
+def _axis_bound(name: str) -> bool:
+    try:
+        jax.lax.axis_index(name)
+        return True
+    except NameError:
+        return False
+
+
+def _norm(kind: str, axis_name: str | None):
+    if kind == "batch":
+        return BatchNorm(axis_name=axis_name)
+    if kind == "layer":
+        return lambda x, train: nn.LayerNorm()(x)
+    if kind == "none":
+        return lambda x, train: x
+    raise ValueError(f"norm {kind!r} is not one of 'batch', 'layer', 'none'")
+
+
+def _num_blocks(image_size: int) -> int:
+    n = math.log2(image_size / 4)
+    if n != int(n) or n < 1:
+        raise ValueError(f"DCGAN image_size must be 4 * 2^k (e.g. 32, 64), got {image_size}")
+    return int(n)
+
+
+class DCGANGenerator(nn.Module):
+    """z ``[N, z_dim]`` -> image ``[N, S, S, C]``; ConvT 1x1->4x4 then k stride-2 ConvTs."""
+
+    image_size: int = 64
+    channels: int = 3
+    width: int = 64  # ngf: channels of the last hidden layer
+    norm: str = "batch"
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        n = _num_blocks(self.image_size)
+        x = z.reshape(z.shape[0], 1, 1, z.shape[-1])
+        x = ConvTranspose(self.width * 2 ** (n - 1), (4, 4), padding="VALID", use_bias=False,
+                          kernel_init=DCGAN_INIT)(x)
+        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+        for i in range(n - 1, 0, -1):
+            x = ConvTranspose(self.width * 2 ** (i - 1), (4, 4), strides=(2, 2),
+                              padding=torch_padding(4, 1), use_bias=False, kernel_init=DCGAN_INIT)(x)
+            x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+        x = ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
+                          use_bias=False, kernel_init=DCGAN_INIT)(x)
+        return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    """image ``[N, S, S, C]`` -> logits ``[N]``; k stride-2 convs then a 4x4 valid conv."""
+
+    image_size: int = 64
+    width: int = 64  # ndf: channels of the first layer
+    norm: str = "batch"
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        n = _num_blocks(self.image_size)
+        for i in range(n):
+            x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                        use_bias=False, kernel_init=DCGAN_INIT)(x)
+            if i > 0:  # no normalisation on the input layer (Radford et al.)
+                x = _norm(self.norm, self.axis_name)(x, train)
+            x = nn.leaky_relu(x, 0.2)
+        x = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=DCGAN_INIT)(x)
+        return x.reshape(x.shape[0])
+
+
+class MnistGenerator(nn.Module):
+    """z ``[N, z_dim]`` -> image ``[N, 28, 28, C]`` (the shared benchmark's ``dcgan_mnist`` G)."""
+
+    channels: int = 1
+    width: int = 64
+    norm: str = "batch"
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        x = nn.Dense(7 * 7 * 2 * self.width, use_bias=False, kernel_init=DCGAN_INIT)(z)
+        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))  # per feature, as BatchNorm1d
+        x = x.reshape(z.shape[0], 7, 7, 2 * self.width)
+        x = ConvTranspose(self.width, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
+                          use_bias=False, kernel_init=DCGAN_INIT)(x)
+        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+        x = ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
+                          use_bias=True, kernel_init=DCGAN_INIT)(x)
+        return jnp.tanh(x)
+
+
+class MnistDiscriminator(nn.Module):
+    """image ``[N, 28, 28, C]`` -> logits ``[N]`` (the shared benchmark's 28x28 D / critic)."""
+
+    width: int = 64
+    norm: str = "batch"  # 'none' for the WGAN critic
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        x = nn.Conv(self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                    kernel_init=DCGAN_INIT)(x)
+        x = nn.leaky_relu(x, 0.2)
+        x = nn.Conv(2 * self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                    use_bias=self.norm != "batch", kernel_init=DCGAN_INIT)(x)
+        x = nn.leaky_relu(_norm(self.norm, self.axis_name)(x, train), 0.2)
+        x = nn.Dense(1, kernel_init=DCGAN_INIT)(x.reshape(x.shape[0], -1))
+        return x.reshape(x.shape[0])

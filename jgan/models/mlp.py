@@ -1,0 +1,65 @@
+"""Fully connected generators and discriminators (Goodfellow et al. 2014; PacGAN's 2D nets).
+
+Generators map ``z [N, z_dim]`` to samples of ``out_shape`` (images ``[N, H, W, C]`` in
+[-1, 1] through tanh, or 2D points ``[N, 2]`` with a linear output); discriminators flatten
+their input and return logits ``[N]``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jgan.models.dcgan import _norm
+
+
+class Maxout(nn.Module):
+    """Maxout layer (Goodfellow et al. 2013): ``features`` units, each the max of ``pieces``
+    affine pieces. ``[N, d] -> [N, features]``."""
+
+    features: int
+    pieces: int = 5
+
+    @nn.compact
+    def __call__(self, x):
+        y = nn.Dense(self.features * self.pieces)(x)
+        return y.reshape(x.shape[0], self.features, self.pieces).max(axis=-1)
+
+
+class MLPGenerator(nn.Module):
+    """z -> Dense(h)-[norm]-ReLU for each h in ``hidden`` -> Dense(prod(out_shape)) -> out."""
+
+    out_shape: Sequence[int] = (28, 28, 1)
+    hidden: Sequence[int] = (1200, 1200)
+    norm: str = "none"
+    output: str = "tanh"  # 'tanh' for images in [-1, 1], 'linear' for 2D points
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        x = z
+        for h in self.hidden:
+            x = nn.relu(_norm(self.norm, self.axis_name)(nn.Dense(h)(x), train))
+        x = nn.Dense(int(jnp.prod(jnp.array(self.out_shape))))(x)
+        x = jnp.tanh(x) if self.output == "tanh" else x
+        return x.reshape((z.shape[0], *self.out_shape))
+
+
+class MLPDiscriminator(nn.Module):
+    """x (flattened) -> [dropout] -> Maxout(h, pieces) (or LeakyReLU 0.2 Dense when
+    ``pieces`` is 1) for each h in ``hidden``, each followed by dropout -> Dense(1)."""
+
+    hidden: Sequence[int] = (240, 240)
+    pieces: int = 5
+    dropout: float = 0.0  # dropout rate on the input and every hidden layer
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        x = x.reshape(x.shape[0], -1)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        for h in self.hidden:
+            x = Maxout(h, self.pieces)(x) if self.pieces > 1 else nn.leaky_relu(nn.Dense(h)(x), 0.2)
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return nn.Dense(1)(x).reshape(x.shape[0])

@@ -1,0 +1,244 @@
+"""The training loop: ``run(config, workdir)``.
+
+Builds data, networks, state and the data-parallel step from the config, restores the
+latest checkpoint in ``workdir`` if there is one, and trains to ``train.steps`` generator
+iterations. It writes, into ``workdir``:
+
+    config.json            the resolved config
+    metrics.jsonl          one JSON record per ``log_every`` iterations
+    tensorboard/           TensorBoard event files (same scalars)
+    samples/step_*.png     grids (or 2D scatter plots) from one fixed latent batch
+    plots/losses.png       loss, D-output and gradient-norm curves
+    checkpoints/<step>/    orbax checkpoints: state, data-iterator state, config
+
+A resumed run truncates ``metrics.jsonl`` to the restored step, so the file reads as if
+the run had never stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jgan import config as config_lib
+from jgan import losses, optim, viz
+from jgan.checkpoint import Checkpointer
+from jgan.data import pipeline, sources
+from jgan.models import make_discriminator, make_generator
+from jgan.state import SAMPLES, GANState, create_state, stream_key
+from jgan.steps import StepConfig, StepFunctions, make_mesh, make_step_functions
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class Experiment:
+    """Everything built from a config that the loop and the evaluation tools share."""
+
+    config: ml_collections.ConfigDict
+    source: Any
+    data_shape: tuple[int, ...]
+    g_model: Any
+    d_model: Any
+    state: GANState          # freshly initialised, replicated on the mesh
+    fns: StepFunctions
+
+
+def build(config: ml_collections.ConfigDict) -> Experiment:
+    """Data source, networks, initial state and the jitted data-parallel step."""
+    config_lib.validate(config)
+    source = sources.make_source(config.data, config.seed)
+    probe = pipeline.load_batch(source, np.array([0]), image_size=config.data.image_size,
+                                channels=config.data.channels)
+    data_shape = tuple(probe["x"].shape[1:])
+    g_model = make_generator(config.model.generator, data_shape)
+    d_model = make_discriminator(config.model.discriminator, data_shape)
+    mesh = make_mesh()
+    if config.train.batch_size % mesh.size:
+        raise config_lib.ConfigError(
+            f"config.train.batch_size={config.train.batch_size} is not divisible by the "
+            f"{mesh.size} devices; use a multiple of {mesh.size}.")
+    state = create_state(seed=config.seed, g_model=g_model, d_model=d_model,
+                         z_dim=config.model.z_dim, data_shape=data_shape,
+                         g_tx=optim.make_optimizer(config.optim.g),
+                         d_tx=optim.make_optimizer(config.optim.d),
+                         ema_decay=config.train.ema_decay)
+    step_cfg = StepConfig(z_dim=config.model.z_dim, d_steps=config.train.d_steps,
+                          reuse_fake=config.train.reuse_fake, unroll=config.train.unroll_d,
+                          ema_decay=config.train.ema_decay)
+    fns = make_step_functions(g_model, d_model, losses.get_objective(config.loss.name), step_cfg, mesh)
+    return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns)
+
+
+def d_updates_at(step: int, t: ml_collections.ConfigDict) -> int:
+    """D updates of generator iteration ``step`` (WGAN's schedule: more for the first
+    ``long_first`` iterations and every ``long_every``-th)."""
+    if t.d_steps_long and (step < t.long_first or (t.long_every and step % t.long_every == 0)):
+        return t.d_steps_long
+    return t.d_steps
+
+
+def make_sampler(g_model):
+    """``(params, batch_stats, z) -> samples`` with G in inference mode (running BN stats)."""
+
+    @jax.jit
+    def sample(params, batch_stats, z):
+        return g_model.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+
+    return sample
+
+
+class _Outputs:
+    """The workdir's logs, grids and plots (written by process 0 only)."""
+
+    def __init__(self, workdir: str, start_step: int, enabled: bool):
+        self.workdir, self.enabled = workdir, enabled
+        self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+        self.writer = None
+        if not enabled:
+            return
+        records = [r for r in viz.read_jsonl(self.metrics_path) if r["step"] <= start_step]
+        with open(self.metrics_path, "w") as f:  # drop records written after the checkpoint
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        from tensorboardX import SummaryWriter
+        self.writer = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=start_step + 1)
+
+    def record(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, step)
+
+    def plot(self, title: str) -> None:
+        if not self.enabled:
+            return
+        viz.save_curves(viz.read_jsonl(self.metrics_path),
+                        [("d_loss", "g_loss"), ("d_real", "d_fake"), ("d_grad_norm", "g_grad_norm")],
+                        os.path.join(self.workdir, "plots", "losses.png"), title=title)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ckpt_dir: str) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact"
+                 if last_ckpt is not None else "no checkpoint had been written yet")
+        raise DivergenceError(
+            f"training diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+            f"{where}; lower the learning rates or change the loss and resume or restart.")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Train (or resume) to ``config.train.steps``; returns the last logged metrics."""
+    if config.distributed:
+        jax.distributed.initialize()
+    exp = build(config)
+    t = config.train
+    is_main = jax.process_index() == 0
+    os.makedirs(workdir, exist_ok=True)
+
+    dataset = pipeline.make_dataset(
+        exp.source, seed=config.seed, global_batch_size=t.batch_size,
+        image_size=config.data.image_size, channels=config.data.channels,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    data_iter = iter(dataset.to_iter_dataset())
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints)
+    config_dict = json.loads(config.to_json())
+
+    state = exp.state
+    last_ckpt = ckpt.latest_step()
+    if last_ckpt is not None:
+        state, _ = ckpt.restore(state, data_iter)
+    start = int(state.step)
+    if start >= t.steps:
+        print(f"{config.name}: run in {workdir} already finished at step {start} "
+              f"(train.steps={t.steps}); nothing to do.")
+        ckpt.close()
+        return {}
+
+    if is_main:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json(indent=2))
+    out = _Outputs(workdir, start, is_main)
+    sample = make_sampler(exp.g_model)
+    z_fixed = jax.random.normal(stream_key(config.seed, SAMPLES), (t.num_samples, config.model.z_dim))
+    toy_modes = sources.TOY_MIXTURES.get(config.data.source)
+
+    def write_samples(st: GANState, step: int) -> None:
+        if not is_main:
+            return
+        variants = [("", st.g.params)] + ([("ema_", st.ema_params)] if st.ema_params is not None else [])
+        for prefix, params in variants:
+            x = np.asarray(sample(params, st.g.batch_stats, z_fixed))
+            path = os.path.join(workdir, "samples", f"{prefix}step_{step:07d}.png")
+            if x.ndim == 2:
+                viz.save_scatter(x, path, modes=toy_modes[0]() if toy_modes else None,
+                                 title=f"{config.name} step {step}")
+            else:
+                viz.save_image_grid(x, path)
+
+    pending: list[tuple[int, dict]] = []
+    last: dict[str, float] = {}
+    t_last, s_last = time.time(), start
+
+    def flush() -> None:
+        nonlocal last, t_last, s_last
+        if not pending:
+            return
+        host = jax.device_get(pending)
+        pending.clear()
+        for s, m in host:
+            m = {k: float(v) for k, v in m.items()}
+            _check_finite(s, m, ckpt.latest_step(), ckpt.directory)
+            last = m
+        now = time.time()
+        rate = (host[-1][0] - s_last) / max(now - t_last, 1e-9)
+        t_last, s_last = now, host[-1][0]
+        out.record(host[-1][0], {**last, "iters_per_s": rate})
+        if bar is not None:
+            bar.set_postfix({k: f"{last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last})
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=t.steps, initial=start, desc=config.name, unit="it", dynamic_ncols=True,
+               disable=not is_main, mininterval=1.0)
+    k = t.d_steps
+    try:
+        for step in range(start, t.steps):
+            n_d = d_updates_at(step, t)
+            batches = [next(data_iter)["x"] for _ in range(n_d)]
+            for c in range(n_d // k - 1):  # extra critic updates before the full step
+                reals = exp.fns.shard_reals(np.stack(batches[c * k:(c + 1) * k]))
+                state, _ = exp.fns.d_only_step(state, reals, jnp.int32(c * k))
+            reals = exp.fns.shard_reals(np.stack(batches[n_d - k:]))
+            state, metrics = exp.fns.train_step(state, reals, jnp.int32(n_d - k))
+            pending.append((step + 1, metrics))
+            done = step + 1
+            bar.update(1)
+            save_now = done % t.checkpoint_every == 0 or done == t.steps
+            if done % t.log_every == 0 or save_now:
+                flush()
+            if done % t.sample_every == 0 or done == t.steps:
+                write_samples(state, done)
+                out.plot(config.name)
+            if save_now:
+                ckpt.save(done, state, data_iter, config_dict)
+    finally:
+        bar.close()
+        out.close()
+        ckpt.close()
+    return last

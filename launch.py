@@ -1,0 +1,99 @@
+"""Train a jgan experiment.
+
+    python launch.py --config experiments/wgan.py
+    python launch.py --config experiments/dcgan.py:celeba64 --config.optim.g.lr=1e-4
+    python launch.py --config experiments/gan.py:quick --workdir /tmp/gan
+
+The workdir defaults to runs/<experiment>[-<variant>]; running the same command again
+resumes from its latest checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jgan.checkpoint import CheckpointError
+from jgan.config import ConfigError
+from jgan.data.sources import DataError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].", lock_config=True)
+flags.DEFINE_string("workdir", None, "Output directory (default runs/<name>[-<variant>]).")
+flags.mark_flags_as_required(["config"])
+
+
+def _field_error(argv: list[str]) -> str | None:
+    """The first ``--config.a.b=v`` override in ``argv`` that names no field, as a sentence."""
+    import difflib
+    import importlib.util
+
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if spec is None and "--config" in argv[:-1]:
+        spec = argv[argv.index("--config") + 1]
+    if spec is None:
+        return None
+    path, _, variant = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_jgan_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    try:
+        config = module.get_config(variant or None)
+    except Exception as e:  # e.g. an unknown variant
+        return str(e)
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        node, walked = config, []
+        for part in arg[len("--config."):].split("=", 1)[0].split("."):
+            if not hasattr(node, "keys") or part not in node:
+                options = list(node.keys()) if hasattr(node, "keys") else []
+                close = difflib.get_close_matches(part, options, n=1)
+                hint = f"; did you mean {'.'.join(walked + close)}?" if close else ""
+                return f"config.{'.'.join(walked + [part])} is not a config field{hint}"
+            node, walked = node[part], walked + [part]
+    return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing with bad overrides reported as one line (no traceback)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:  # absl embeds the config file's traceback: keep its last line
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        message = lines[0] if len(lines) == 1 else f"{lines[0].split(':')[0]}: {lines[-1]}"
+    except Exception as e:  # ml_collections raises plain errors for unknown fields and bad types
+        message = _field_error(argv) or f"invalid --config override ({str(e).splitlines()[0]})"
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def default_workdir(config) -> str:
+    return os.path.join("runs", config.name + (f"-{config.variant}" if config.get("variant") else ""))
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    from jgan import train  # after flag parsing: keeps --help fast
+
+    try:
+        config = FLAGS.config
+        config.name  # noqa: B018  (the placeholder of a failed load raises here)
+    except OSError as e:  # ml_collections defers the load error to the first access
+        cause = e.__cause__ or e
+        detail = [ln.strip() for ln in str(cause).splitlines() if ln.strip()][-1]
+        print(f"error: cannot load --config ({detail}).", file=sys.stderr)
+        sys.exit(2)
+    workdir = FLAGS.workdir or default_workdir(config)
+    try:
+        train.run(config, workdir)
+    except (ConfigError, DataError, CheckpointError, train.DivergenceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
