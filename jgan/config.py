@@ -31,6 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.num_examples = 100_000    # ring8/grid25: size of the drawn training set
     c.data.image_size = 28           # images are centre-cropped and resized to this (0 = native)
     c.data.channels = 1              # image channels after conversion (0 = native)
+    c.data.prefetch = 8              # batches read ahead by a background thread (0 = none)
 
     c.model = ml_collections.ConfigDict()
     c.model.z_dim = 100              # latent size, z ~ N(0, I)
@@ -97,6 +98,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _choice("data.source", c.data.source, ("mnist_subset", "tfds", "ring8", "grid25"))
     _positive("data.image_size", c.data.image_size, allow_zero=True)
     _positive("data.num_examples", c.data.num_examples)
+    _positive("data.prefetch", c.data.prefetch, allow_zero=True)
     _positive("model.z_dim", c.model.z_dim)
     _choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
     _choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))

@@ -9,9 +9,10 @@ iterations early on): those updates are chunks of ``d_steps`` run before the ful
 
 Randomness: the iteration key is ``fold_in(state.rng, state.step)``; D update ``j`` of the
 iteration draws from ``fold_in(fold_in(it_key, 0), j)`` and the G update from
-``fold_in(it_key, 1)``, each folded with the device's index on the ``data`` axis. So the
-numbers drawn do not depend on how the D updates are split into compiled calls, and a
-resumed run draws what an uninterrupted run draws.
+``fold_in(it_key, 1)``. So the numbers drawn do not depend on how the D updates are split
+into compiled calls, and a resumed run draws what an uninterrupted run draws. z is drawn
+for the global batch and sliced per device, so it does not depend on the device count
+either; only dropout masks fold in the device index.
 
 Data parallelism: the per-device functions run under ``jax.shard_map`` over a 1D mesh
 axis ``data``. The state is replicated; real batches ``[k, B, ...]`` are split along B.
@@ -40,7 +41,6 @@ Metrics = dict[str, jax.Array]
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
     z_dim: int
-    d_steps: int            # D updates per compiled step (n_critic / k)
     reuse_fake: bool        # G update reuses the last D update's z and G forward (DCGAN example)
     unroll: bool = True     # unroll the D updates (fast on CPU) or lax.scan them
     ema_decay: float = 0.0  # EMA of G's params; 0 = off
@@ -48,6 +48,17 @@ class StepConfig:
 
 def _device_key(key: jax.Array) -> jax.Array:
     return jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+
+
+def _local_normal(key: jax.Array, local_batch: int, dim: int) -> jax.Array:
+    """This device's rows of one global ``[local_batch * devices, dim]`` N(0, I) draw.
+
+    Drawing the global batch and slicing it (instead of folding the device index into the
+    key) makes z independent of the device count: 1 and 8 devices train on the same z.
+    """
+    n = jax.lax.axis_size(AXIS)
+    z = jax.random.normal(key, (local_batch * n, dim), jnp.float32)
+    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(AXIS) * local_batch, local_batch)
 
 
 def _varying(tree):
@@ -77,9 +88,9 @@ class _Step:
 
     # --- one discriminator update
     def d_update(self, state: GANState, real, it_key, d_index, keep_vjp: bool = False):
-        key = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 0), d_index))
-        kz, kr, kf = jax.random.split(key, 3)
-        z = jax.random.normal(kz, (real.shape[0], self.cfg.z_dim), jnp.float32)
+        kz, kr, kf = jax.random.split(jax.random.fold_in(jax.random.fold_in(it_key, 0), d_index), 3)
+        z = _local_normal(kz, real.shape[0], self.cfg.z_dim)
+        kr, kf = _device_key(kr), _device_key(kf)  # dropout masks: per device
         g = state.g
         if keep_vjp:  # this G forward is reused by the G update
             fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, z),
@@ -101,7 +112,7 @@ class _Step:
         grads = _pmean(grads)
         d = d.apply_gradients(grads=grads, batch_stats=bs)
         metrics = _pmean({"d_loss": loss, "d_real": d_real, "d_fake": d_fake})
-        metrics["d_grad_norm"] = optax.global_norm(grads)
+        metrics["d_grad_norm"] = optax.tree.norm(grads)
         state = state.replace(g=g.replace(batch_stats=g_bs), d=d)
         return state, metrics, (fake, g_vjp, g_bs)
 
@@ -133,8 +144,7 @@ class _Step:
         if kept is not None:
             fake, g_vjp, g_bs = kept
         else:
-            key = _device_key(jax.random.fold_in(it_key, 1))
-            z = jax.random.normal(key, (batch_size, self.cfg.z_dim), jnp.float32)
+            z = _local_normal(jax.random.fold_in(it_key, 1), batch_size, self.cfg.z_dim)
             fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, z),
                                         _varying(g.params), has_aux=True)
         kd = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 1))
@@ -151,7 +161,7 @@ class _Step:
         if ema is not None:
             decay = self.cfg.ema_decay
             ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, g.params)
-        metrics = {"g_loss": jax.lax.pmean(loss, AXIS), "g_grad_norm": optax.global_norm(grads)}
+        metrics = {"g_loss": jax.lax.pmean(loss, AXIS), "g_grad_norm": optax.tree.norm(grads)}
         return state.replace(g=g, ema_params=ema, step=state.step + 1), metrics
 
     # --- public per-device functions

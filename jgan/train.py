@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -73,8 +74,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                          g_tx=optim.make_optimizer(config.optim.g),
                          d_tx=optim.make_optimizer(config.optim.d),
                          ema_decay=config.train.ema_decay)
-    step_cfg = StepConfig(z_dim=config.model.z_dim, d_steps=config.train.d_steps,
-                          reuse_fake=config.train.reuse_fake, unroll=config.train.unroll_d,
+    step_cfg = StepConfig(z_dim=config.model.z_dim, reuse_fake=config.train.reuse_fake,
+                          unroll=config.train.unroll_d,
                           ema_decay=config.train.ema_decay)
     fns = make_step_functions(g_model, d_model, losses.get_objective(config.loss.name), step_cfg, mesh)
     return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns)
@@ -156,7 +157,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         exp.source, seed=config.seed, global_batch_size=t.batch_size,
         image_size=config.data.image_size, channels=config.data.channels,
         process_index=jax.process_index(), process_count=jax.process_count())
-    data_iter = iter(dataset.to_iter_dataset())
+    read = grain.ReadOptions(num_threads=1 if config.data.prefetch else 0,
+                             prefetch_buffer_size=config.data.prefetch)
+    data_iter = iter(dataset.to_iter_dataset(read))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints)
     config_dict = json.loads(config.to_json())
 

@@ -84,14 +84,14 @@ def mnist_subset_split(split: str, holdout: int) -> ArraySource:
 
 
 def ring8_modes() -> np.ndarray:
-    """The 8 modes of ``ring8``: the unit circle at angles 2*pi*i/8, ``float32 [8, 2]``."""
+    """The 8 modes of ``ring8``: the unit circle at angles 2*pi*i/8, ``float64 [8, 2]``."""
     angles = 2 * np.pi * np.arange(8) / 8
-    return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
 def grid25_modes() -> np.ndarray:
-    """The 25 modes of ``grid25``: {-4,-2,0,2,4}^2, ``float32 [25, 2]``."""
-    g = np.arange(-4, 5, 2, dtype=np.float32)
+    """The 25 modes of ``grid25``: {-4,-2,0,2,4}^2, ``float64 [25, 2]``."""
+    g = np.arange(-4, 5, 2, dtype=np.float64)
     return np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
@@ -109,7 +109,7 @@ def toy_mixture(name: str, num_examples: int, seed: int) -> ArraySource:
     modes = modes_fn()
     rng = np.random.default_rng(seed)
     labels = rng.integers(len(modes), size=num_examples).astype(np.int32)
-    points = modes[labels] + std * rng.standard_normal((num_examples, 2)).astype(np.float32)
+    points = modes[labels] + std * rng.standard_normal((num_examples, 2))
     return ArraySource(points.astype(np.float32), labels)
 
 
@@ -129,20 +129,20 @@ def tfds_source(name: str, split: str, data_dir: str | None, image_key: str = "i
         builder = tfds.builder(name, data_dir=data_dir or None)
     except Exception as e:  # unknown name, bad version, ...
         raise DataError(f"data.name={name!r} is not a TFDS dataset this tfds can build ({e}).") from e
-    prepared = builder.info.splits.keys() if _is_prepared(builder) else ()
-    if not prepared:
-        raise DataError(
-            f"TFDS dataset {name!r} is not prepared under {builder.data_dir!r} and cannot be downloaded "
-            f"here; on a machine with internet run `tfds build {name} --file_format=array_record "
-            f"--data_dir DIR`, copy DIR here and set --config.data.data_dir=DIR.")
     try:
         source = builder.as_data_source(split=split)
-    except NotImplementedError as e:
-        raise DataError(
-            f"TFDS dataset {name!r} under {builder.data_dir!r} is not in a random-access format; "
-            f"rebuild it with `tfds build {name} --file_format=array_record`.") from e
-    except (KeyError, ValueError) as e:
-        raise DataError(f"data.split={split!r} is not a split of {name!r} ({sorted(prepared)}).") from e
+    except Exception as e:
+        if not _is_prepared(builder):
+            raise DataError(
+                f"TFDS dataset {name!r} is not prepared under {builder.data_dir!r} and cannot be "
+                f"downloaded here; on a machine with internet run `tfds build {name} "
+                f"--file_format=array_record --data_dir DIR`, copy DIR here and set "
+                f"--config.data.data_dir=DIR.") from e
+        if isinstance(e, NotImplementedError):
+            raise DataError(
+                f"TFDS dataset {name!r} under {builder.data_dir!r} is not in a random-access format; "
+                f"rebuild it with `tfds build {name} --file_format=array_record`.") from e
+        raise DataError(f"data.split={split!r} of TFDS dataset {name!r} cannot be read ({e}).") from e
     return _TfdsAdapter(source, image_key, label_key)
 
 

@@ -1,0 +1,115 @@
+"""The data-parallel step: 4 simulated devices agree with 1 on the same global batch."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan import losses, optim, steps
+from jgan.config import base_config
+from jgan.models import make_discriminator, make_generator
+from jgan.state import create_state
+
+SHAPE = (28, 28, 1)
+
+
+def make(cfg, n_devices):
+    g = make_generator(cfg.model.generator, SHAPE)
+    d = make_discriminator(cfg.model.discriminator, SHAPE)
+    state = create_state(seed=cfg.seed, g_model=g, d_model=d, z_dim=cfg.model.z_dim, data_shape=SHAPE,
+                         g_tx=optim.make_optimizer(cfg.optim.g), d_tx=optim.make_optimizer(cfg.optim.d),
+                         ema_decay=cfg.train.ema_decay)
+    mesh = steps.make_mesh(jax.devices()[:n_devices])
+    sc = steps.StepConfig(z_dim=cfg.model.z_dim, reuse_fake=cfg.train.reuse_fake,
+                          unroll=cfg.train.unroll_d,
+                          ema_decay=cfg.train.ema_decay)
+    fns = steps.make_step_functions(g, d, losses.get_objective(cfg.loss.name), sc, mesh, donate=False)
+    return fns, fns.replicate(state)
+
+
+def small_config(**train):
+    cfg = base_config()
+    cfg.model.z_dim = 16
+    cfg.model.generator.width = cfg.model.discriminator.width = 8
+    for k, v in train.items():
+        cfg.train[k] = v
+    return cfg
+
+
+def reals(k, batch, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (k, batch, *SHAPE)).astype(np.float32)
+
+
+def run(fns, state, x, n=2):
+    for _ in range(n):
+        state, metrics = fns.train_step(state, fns.shard_reals(x), jnp.int32(0))
+    return jax.device_get(state), jax.device_get(metrics)
+
+
+@pytest.mark.parametrize("reuse_fake,d_steps", [(True, 1), (False, 2)], ids=["reuse", "fresh"])
+def test_four_devices_match_one(reuse_fake, d_steps):
+    assert jax.device_count() >= 4, "tests/conftest.py sets 4 CPU devices"
+    cfg = small_config(reuse_fake=reuse_fake, d_steps=d_steps, ema_decay=0.9)
+    x = reals(d_steps, 16)
+    s1, m1 = run(*make(cfg, 1), x)
+    s4, m4 = run(*make(cfg, 4), x)
+    for k in m1:
+        np.testing.assert_allclose(m4[k], m1[k], rtol=2e-4, atol=1e-5, err_msg=k)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6),
+                 (s1.g.params, s1.d.params, s1.ema_params), (s4.g.params, s4.d.params, s4.ema_params))
+    assert int(s4.step) == 2
+
+
+def test_batchnorm_statistics_are_global():
+    # After one step, G's and D's running statistics with 4 devices equal the 1-device ones,
+    # which are the statistics of the whole global batch (a per-device BatchNorm would
+    # average per-shard variances and differ).
+    cfg = small_config(reuse_fake=True, d_steps=1)
+    x = reals(1, 16, seed=1)
+    x[0, 8:] *= 0.2  # shards with different spreads: per-shard and global variances differ
+    s1, _ = run(*make(cfg, 1), x, n=1)
+    s4, _ = run(*make(cfg, 4), x, n=1)
+    assert jax.tree.leaves(s1.d.batch_stats) and jax.tree.leaves(s1.g.batch_stats)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 (s1.g.batch_stats, s1.d.batch_stats), (s4.g.batch_stats, s4.d.batch_stats))
+    # D's first BatchNorm saw the real batch then the fake batch: its running mean moved
+    # away from its init (0) by 0.1 of each batch mean (PyTorch momentum 0.1).
+    assert float(np.abs(jax.tree.leaves(s1.d.batch_stats)[0]).max()) > 0
+
+
+def test_split_d_phase_equals_one_call():
+    # WGAN's long iterations run extra critic updates as D-only calls before the full step.
+    # Keys depend on (iteration, update index) only, so 2 D-only updates + a step with 2
+    # more equals one step with all 4 D updates.
+    cfg = small_config()
+    cfg.model.discriminator.norm = "none"
+    cfg.loss.name = "wasserstein"
+    fns, state = make(cfg, 1)
+    x = reals(4, 8)
+    a, _ = fns.d_only_step(state, fns.shard_reals(x[:2]), jnp.int32(0))
+    a, ma = fns.train_step(a, fns.shard_reals(x[2:]), jnp.int32(2))
+    b, mb = fns.train_step(state, fns.shard_reals(x), jnp.int32(0))
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-8),
+                 jax.device_get((a.d.params, a.g.params)), jax.device_get((b.d.params, b.g.params)))
+    c, _ = fns.d_only_step(state, fns.shard_reals(x[:2]), jnp.int32(5))  # other indices, other z
+    assert not np.allclose(jax.device_get(c.d.params)["Dense_0"]["kernel"],
+                           jax.device_get(a.d.params)["Dense_0"]["kernel"])
+
+
+def test_rolled_d_loop_matches_unrolled():
+    cfg = small_config(d_steps=3)
+    x = reals(3, 8)
+    s_u, m_u = run(*make(cfg, 1), x, n=1)
+    cfg.train.unroll_d = False
+    s_r, m_r = run(*make(cfg, 1), x, n=1)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), s_u.d.params, s_r.d.params)
+
+
+def test_step_metrics_and_clip():
+    cfg = small_config(d_steps=2)
+    cfg.loss.name = "wasserstein"
+    cfg.model.discriminator.norm = "none"
+    cfg.optim.d.name, cfg.optim.d.lr, cfg.optim.d.clip = "rmsprop", 1e-2, 0.01
+    s, m = run(*make(cfg, 4), reals(2, 16), n=3)
+    assert set(m) == {"d_loss", "d_real", "d_fake", "d_grad_norm", "g_loss", "g_grad_norm"}
+    np.testing.assert_allclose(m["d_loss"], m["d_fake"] - m["d_real"], rtol=1e-5, atol=1e-7)
+    assert max(float(np.abs(p).max()) for p in jax.tree.leaves(s.d.params)) <= 0.01
