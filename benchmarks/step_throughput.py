@@ -1,0 +1,206 @@
+"""Training-iteration throughput of jgan's step, optionally beside the PyTorch peer.
+
+The three iterations of ``../shared/bench/README.md`` at batch 64:
+
+    dcgan64      DCGAN 64x64x3 (nz 100, ngf = ndf = 64), Adam, one D update + one G update
+                 on the same fake batch, non-saturating loss
+    dcgan_mnist  the 28x28 DCGAN (nz 64) with BatchNorm in G and D, same iteration
+    wgan_mnist   the 28x28 nets without BatchNorm in the critic, RMSProp(5e-5), weight
+                 clipping 0.01, 5 critic updates then 1 G update
+
+For each it prints ms per iteration (median), images per second (generator samples per
+second: batch / time), achieved model FLOP/s (the analytic count of ``common.py``) and that
+as a fraction of a matmul peak measured in the same run. ``--torch PYTHON`` also runs
+``gan_steps_torch.py`` (eager) in a worker process, interleaved model by model, and prints
+the time ratio jgan / torch.
+
+    python benchmarks/step_throughput.py
+    python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python --repeats 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from jgan import losses, optim, steps  # noqa: E402
+from jgan.config import base_config  # noqa: E402
+from jgan.models import make_discriminator, make_generator  # noqa: E402
+from jgan.state import create_state  # noqa: E402
+
+MODELS = ("dcgan64", "dcgan_mnist", "wgan_mnist")
+
+
+def load_common(bench_dir: str):
+    sys.path.insert(0, bench_dir)
+    import common  # noqa: PLC0415
+    return common
+
+
+def bench_config(model: str):
+    """The jgan config of one benchmark iteration (sizes from ../shared/bench/common.py)."""
+    c = base_config()
+    c.train.batch_size = 64
+    if model == "dcgan64":
+        c.model.z_dim = 100
+        c.model.generator.name = c.model.discriminator.name = "dcgan"
+        shape = (64, 64, 3)
+    else:
+        c.model.z_dim = 64
+        c.model.generator.name = c.model.discriminator.name = "dcgan28"
+        shape = (28, 28, 1)
+    if model == "wgan_mnist":
+        c.model.discriminator.norm = "none"
+        c.loss.name = "wasserstein"
+        for net in ("g", "d"):
+            c.optim[net].update(name="rmsprop", lr=5e-5, decay=0.99, eps=1e-8)
+        c.optim.d.clip = 0.01
+        c.train.d_steps, c.train.reuse_fake = 5, False
+    else:
+        c.loss.name = "non_saturating"
+        c.train.d_steps, c.train.reuse_fake = 1, True
+    return c, shape
+
+
+def build_jgan(model: str):
+    """Returns ``step()`` running one full iteration and ``sync(result)``."""
+    c, shape = bench_config(model)
+    g = make_generator(c.model.generator, shape)
+    d = make_discriminator(c.model.discriminator, shape)
+    state = create_state(seed=0, g_model=g, d_model=d, z_dim=c.model.z_dim, data_shape=shape,
+                         g_tx=optim.make_optimizer(c.optim.g), d_tx=optim.make_optimizer(c.optim.d),
+                         ema_decay=0.0)
+    fns = steps.make_step_functions(
+        g, d, losses.get_objective(c.loss.name),
+        steps.StepConfig(z_dim=c.model.z_dim, reuse_fake=c.train.reuse_fake), steps.make_mesh())
+    k = c.train.d_steps
+    rng = np.random.default_rng(0)
+    pool = [fns.shard_reals(rng.uniform(-1, 1, (k, 64, *shape)).astype(np.float32)) for _ in range(4)]
+    box = {"state": fns.replicate(state), "i": 0}
+    offset = jnp.int32(0)
+
+    def step():
+        box["i"] = (box["i"] + 1) % len(pool)
+        box["state"], metrics = fns.train_step(box["state"], pool[box["i"]], offset)
+        return metrics
+
+    return step, jax.block_until_ready
+
+
+def matmul_peak(common, n: int = 2048) -> float:
+    """FLOP/s of a jitted f32 n x n matmul (the best of the timed iterations)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    times = common.time_iterations(lambda: f(a), jax.block_until_ready,
+                                   common.TimingPolicy(min_iters=20, min_time_s=5.0))
+    return common.matmul_flops(n) / min(times)
+
+
+class TorchWorker:
+    """The PyTorch peer in its own process, driven by common.py's JSON-line protocol."""
+
+    def __init__(self, python: str, bench_dir: str, common, threads: int):
+        self.common = common
+        self.proc = subprocess.Popen(
+            [python, os.path.join(bench_dir, "gan_steps_torch.py"), "--serve", "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._read()
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith(self.common.TAG):
+                return json.loads(line[len(self.common.TAG):])
+        raise RuntimeError("the torch worker exited")
+
+    def ask(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        if not reply.get("ok"):
+            raise RuntimeError(f"torch worker: {reply.get('error')}")
+        return reply
+
+    def close(self) -> None:
+        self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--torch", metavar="PYTHON", help="python of a venv with torch: run the peer too")
+    ap.add_argument("--bench-dir", default=os.path.join(ROOT, "..", "shared", "bench"))
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best median counts")
+    ap.add_argument("--min-iters", type=int, default=20)
+    ap.add_argument("--min-time", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
+    args = ap.parse_args()
+    common = load_common(os.path.abspath(args.bench_dir))
+    policy = common.TimingPolicy(min_iters=args.min_iters, min_time_s=args.min_time)
+    models = args.models.split(",")
+
+    print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s), "
+          f"{os.cpu_count()} cores", flush=True)
+    peak = matmul_peak(common)
+    print(f"matmul peak (2048^2 f32, jitted): {peak / 1e9:.0f} GFLOP/s", flush=True)
+    worker = TorchWorker(args.torch, os.path.abspath(args.bench_dir), common, args.threads) if args.torch else None
+    if worker:
+        env = worker.ask({"cmd": "env"})
+        print(f"torch {env['torch']}, {env['threads']} threads, {env['cpu_capability']}", flush=True)
+
+    built, jgan_ms, torch_ms, first = {}, {m: [] for m in models}, {m: [] for m in models}, {}
+    for r in range(args.repeats):
+        for m in models:
+            if m not in built:
+                t0 = time.perf_counter()
+                built[m] = build_jgan(m)
+                step, sync = built[m]
+                sync(step())
+                first[m] = time.perf_counter() - t0
+            step, sync = built[m]
+            times = common.time_iterations(step, sync, policy)
+            jgan_ms[m].append(statistics.median(times) * 1e3)
+            line = f"round {r} {m:12s} jgan {jgan_ms[m][-1]:8.1f} ms"
+            if worker:
+                reply = worker.ask({"cmd": "bench", "model": m, "variant": "eager",
+                                    "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})
+                torch_ms[m].append(reply["median_s"] * 1e3)
+                line += f"   torch {torch_ms[m][-1]:8.1f} ms"
+            print(line, flush=True)
+    if worker:
+        worker.close()
+
+    print()
+    head = f"| model | jgan ms/it | images/s | GFLOP/s | % of matmul peak |"
+    sep = "|---|---:|---:|---:|---:|"
+    if worker:
+        head += " torch ms/it | jgan/torch |"
+        sep += "---:|---:|"
+    print(head)
+    print(sep)
+    for m in models:
+        ms = min(jgan_ms[m])
+        flops = common.iteration_flops(m) / (ms / 1e3)
+        row = f"| {m} | {ms:.1f} | {64 / (ms / 1e3):.0f} | {flops / 1e9:.1f} | {100 * flops / peak:.1f}% |"
+        if worker:
+            tms = min(torch_ms[m])
+            row += f" {tms:.1f} | {ms / tms:.2f} |"
+        print(row)
+    print(f"\n(best of {args.repeats} interleaved medians; jgan first call incl. compile: "
+          + ", ".join(f"{m} {first[m]:.1f}s" for m in models) + ")")
+
+
+if __name__ == "__main__":
+    main()
