@@ -138,20 +138,24 @@ class _Step:
         return state, metrics, kept
 
     # --- the G update
-    def g_update(self, state: GANState, kept, batch_size: int):
+    def g_update(self, state: GANState, kept, real):
         it_key = jax.random.fold_in(state.rng, state.step)
         g, d = state.g, state.d
         if kept is not None:
             fake, g_vjp, g_bs = kept
         else:
-            z = _local_normal(jax.random.fold_in(it_key, 1), batch_size, self.cfg.z_dim)
+            z = _local_normal(jax.random.fold_in(it_key, 1), real.shape[0], self.cfg.z_dim)
             fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, z),
                                         _varying(g.params), has_aux=True)
         kd = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 1))
+        real_logits = None
+        if self.objective.g_needs_real:  # relativistic losses compare with D on real data
+            kr = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 2))
+            real_logits, _ = self.d_forward(d.params, d.batch_stats, real, kr)
 
         def objective(fake):  # D in train mode; its running statistics are not updated here
             logits, _ = self.d_forward(d.params, d.batch_stats, fake, kd)
-            return self.objective.g_loss(fake_logits=logits)
+            return self.objective.g_loss(fake_logits=logits, real_logits=real_logits)
 
         loss, dfake = jax.value_and_grad(objective)(fake)
         (grads,) = g_vjp(dfake)
@@ -168,7 +172,7 @@ class _Step:
     def train_step(self, state: GANState, reals, d_offset) -> tuple[GANState, Metrics]:
         """``reals [k, B_local, ...]``: k D updates (indices d_offset..) then one G update."""
         state, d_metrics, kept = self.d_phase(state, reals, d_offset, keep_last_vjp=self.cfg.reuse_fake)
-        state, g_metrics = self.g_update(state, kept, reals.shape[1])
+        state, g_metrics = self.g_update(state, kept, reals[-1])
         return state, {**d_metrics, **g_metrics}
 
     def d_only_step(self, state: GANState, reals, d_offset) -> tuple[GANState, Metrics]:

@@ -6,6 +6,7 @@ their input and return logits ``[N]``.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -41,7 +42,7 @@ class MLPGenerator(nn.Module):
         x = z
         for h in self.hidden:
             x = nn.relu(_norm(self.norm, self.axis_name)(nn.Dense(h)(x), train))
-        x = nn.Dense(int(jnp.prod(jnp.array(self.out_shape))))(x)
+        x = nn.Dense(math.prod(self.out_shape))(x)
         x = jnp.tanh(x) if self.output == "tanh" else x
         return x.reshape((z.shape[0], *self.out_shape))
 
