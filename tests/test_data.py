@@ -21,7 +21,13 @@ def test_mnist_subset_splits_are_disjoint_and_complete():
     train = sources.mnist_subset_split("train", 500)
     test = sources.mnist_subset_split("test", 500)
     assert len(train) == 4500 and len(test) == 500
-    np.testing.assert_array_equal(np.concatenate([train.x, test.x]), sources.load_mnist_subset()[0])
+    # Stratified (the file is sorted by label): 450 / 50 of each digit.
+    np.testing.assert_array_equal(np.bincount(train.labels), [450] * 10)
+    np.testing.assert_array_equal(np.bincount(test.labels), [50] * 10)
+    # Together they are the whole file, each digit once.
+    images, _ = sources.load_mnist_subset()
+    together = np.concatenate([train.x, test.x]).reshape(5000, -1)
+    assert len(np.unique(together, axis=0)) == len(np.unique(images.reshape(5000, -1), axis=0))
 
 
 @pytest.mark.parametrize("name,n_modes,std", [("ring8", 8, 0.01), ("grid25", 25, 0.05)])

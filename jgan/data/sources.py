@@ -63,21 +63,30 @@ class ArraySource:
 
 
 def mnist_subset_split(split: str, holdout: int) -> ArraySource:
-    """``split`` 'train' = all but the last ``holdout`` digits, 'test' = the last ``holdout``,
-    'all' = every digit. The hold-out part is for evaluation (classifier accuracy, FID)."""
+    """``split`` 'train', 'test' (``holdout`` digits) or 'all' of the MNIST subset.
+
+    The file is sorted by label (500 of each digit), so the split is stratified: digits are
+    ordered by (rank within their class, class) and the last ``holdout`` of that order are
+    the test set (``holdout`` a multiple of 10 gives exactly ``holdout / 10`` of each digit).
+    """
     images, labels = load_mnist_subset()
     n = len(images)
     if not 0 <= holdout < n:
         raise DataError(f"data.holdout={holdout} must be in [0, {n}).")
+    rank = np.zeros(n, np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank[members] = np.arange(len(members))
+    order = np.lexsort((labels, rank))  # rank-major: 0,1,..,9,0,1,..
     if split == "train":
-        sl = slice(0, n - holdout)
+        idx = order[:n - holdout]
     elif split == "test":
-        sl = slice(n - holdout, n)
+        idx = order[n - holdout:]
     elif split == "all":
-        sl = slice(0, n)
+        idx = np.arange(n)
     else:
         raise DataError(f"data.split={split!r} is not one of 'train', 'test', 'all' for the MNIST subset.")
-    return ArraySource(images[sl], labels[sl])
+    return ArraySource(images[idx], labels[idx])
 
 
 # ----------------------------------------------------------------------------- toy 2D mixtures
