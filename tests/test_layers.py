@@ -177,6 +177,8 @@ def test_torch_padding_pairs():
 
 def test_auto_forward_heuristic():
     assert not layers.use_subpixel((1, 1), 512)
+    assert not layers.use_subpixel((2, 2), 64, out_size=14)
+    assert layers.use_subpixel((2, 2), 64, out_size=16)
     assert not layers.use_subpixel((2, 2), 3)
     assert layers.use_subpixel((2, 2), layers.SUBPIXEL_MIN_FEATURES)
     assert layers.use_subpixel((1, 2), 64)
@@ -220,3 +222,73 @@ def test_rejects_bad_arguments():
         conv_transpose(x, kernel, (2, 2), "SAME", forward="fft")
     with pytest.raises(ValueError):
         conv_transpose(x[..., :1], kernel, (2, 2), "SAME")
+
+
+# --------------------------------------------------------------------------
+# Strided Conv with the conv-transpose input gradient
+# --------------------------------------------------------------------------
+
+# name: (x shape, kernel (kh, kw), Cout, strides, padding); Cin >= 8 and sides >= 16 take
+# the sub-pixel path in the backward, the others the dilated one.
+CONV_CASES = {
+    "dcgan_k4_s2_p1_wide": ((2, 16, 16, 8), (4, 4), 6, (2, 2), ((1, 1), (1, 1))),
+    "dcgan_k4_s2_p1_narrow": ((2, 8, 8, 3), (4, 4), 5, (2, 2), ((1, 1), (1, 1))),
+    "k3_s2_odd_size": ((2, 17, 19, 9), (3, 3), 4, (2, 2), ((1, 1), (1, 1))),
+    "k3x5_s2x3_valid": ((2, 18, 16, 8), (3, 5), 4, (2, 3), "VALID"),
+    "k4_s2_same": ((2, 16, 17, 8), (4, 4), 3, (2, 2), "SAME"),
+    "asymmetric_padding": ((2, 16, 16, 10), (4, 4), 6, (2, 2), ((2, 1), (0, 3))),
+    "stride_1": ((2, 6, 6, 3), (3, 3), 4, (1, 1), "SAME"),
+}
+
+
+def conv_reference(x, kernel, strides, padding):
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=DN)
+
+
+@pytest.mark.parametrize("name", list(CONV_CASES))
+def test_conv_matches_lax_outputs_and_gradients(name):
+    x_shape, khw, cout, strides, padding = CONV_CASES[name]
+    x, kernel = random_inputs(x_shape, khw, cout, seed=3)
+    y, vjp = jax.vjp(lambda a, b: layers.conv(a, b, strides, padding), x, kernel)
+    y_ref, vjp_ref = jax.vjp(lambda a, b: conv_reference(a, b, strides, padding), x, kernel)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-4)
+    dy = jnp.asarray(np.random.default_rng(4).normal(size=y.shape).astype(np.float32))
+    for got, want in zip(vjp(dy), vjp_ref(dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_conv_input_gradient_has_no_lhs_dilation_on_the_wide_path():
+    x_shape, khw, cout, strides, padding = CONV_CASES["dcgan_k4_s2_p1_wide"]
+    x, kernel = random_inputs(x_shape, khw, cout)
+    grad = jax.jit(jax.grad(lambda a: jnp.sum(layers.conv(a, kernel, strides, padding) ** 2)))
+    assert "lhs_dilate" not in grad.lower(x).compile().as_text()
+
+
+def test_conv_second_order_gradient_matches_lax():
+    # Gradient penalties differentiate ||grad_x D|| with respect to D's weights.
+    x, kernel = random_inputs((2, 16, 16, 8), (4, 4), 3, seed=5)
+
+    def penalty(conv_fn):
+        def f(w):
+            gx = jax.grad(lambda a: jnp.sum(jnp.tanh(conv_fn(a, w))))(x)
+            return jnp.sum(gx ** 2)
+        return jax.grad(f)(kernel)
+
+    pads = ((1, 1), (1, 1))
+    np.testing.assert_allclose(penalty(lambda a, w: layers.conv(a, w, (2, 2), pads)),
+                               penalty(lambda a, w: conv_reference(a, w, (2, 2), pads)),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID", ((1, 1), (1, 1))])
+def test_conv_module_matches_flax_conv(padding):
+    x, _ = random_inputs((2, 16, 16, 8), (4, 4), 1, seed=6)
+    ours = layers.Conv(5, (4, 4), strides=(2, 2), padding=padding)
+    ref = nn.Conv(5, (4, 4), strides=(2, 2), padding=padding)
+    v = ours.init(jax.random.PRNGKey(0), x)
+    v_ref = ref.init(jax.random.PRNGKey(0), x)
+    jax.tree.map(np.testing.assert_array_equal, v, v_ref)
+    np.testing.assert_allclose(ours.apply(v, x), ref.apply(v, x), rtol=1e-5, atol=1e-5)
+    g = jax.grad(lambda p: jnp.sum(ours.apply(p, x) ** 2))(v)
+    g_ref = jax.grad(lambda p: jnp.sum(ref.apply(p, x) ** 2))(v)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), g, g_ref)

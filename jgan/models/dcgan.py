@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.models.layers import ConvTranspose, torch_padding
+from jgan.models.layers import Conv, ConvTranspose, torch_padding
 
 DCGAN_INIT = nn.initializers.normal(0.02)
 
@@ -110,12 +110,12 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x, train: bool = True):
         n = _num_blocks(self.image_size)
         for i in range(n):
-            x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+            x = Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                         use_bias=False, kernel_init=DCGAN_INIT)(x)
             if i > 0:  # no normalisation on the input layer (Radford et al.)
                 x = _norm(self.norm, self.axis_name)(x, train)
             x = nn.leaky_relu(x, 0.2)
-        x = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=DCGAN_INIT)(x)
+        x = Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=DCGAN_INIT)(x)
         return x.reshape(x.shape[0])
 
 
@@ -149,10 +149,10 @@ class MnistDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = True):
-        x = nn.Conv(self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+        x = Conv(self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                     kernel_init=DCGAN_INIT)(x)
         x = nn.leaky_relu(x, 0.2)
-        x = nn.Conv(2 * self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+        x = Conv(2 * self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                     use_bias=self.norm != "batch", kernel_init=DCGAN_INIT)(x)
         x = nn.leaky_relu(_norm(self.norm, self.axis_name)(x, train), 0.2)
         x = nn.Dense(1, kernel_init=DCGAN_INIT)(x.reshape(x.shape[0], -1))

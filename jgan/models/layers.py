@@ -7,7 +7,9 @@ send to its fast (Eigen) convolution kernels; a DCGAN generator then trains
 several times slower than in PyTorch. ``conv_transpose`` below computes the
 same function with a hand-written VJP that uses only ordinary convolutions
 (window strides / rhs dilation, never lhs dilation), and optionally a
-"sub-pixel" forward pass that avoids lhs dilation as well.
+"sub-pixel" forward pass that avoids lhs dilation as well. ``conv`` / ``Conv``
+are ordinary strided convolutions whose *input* gradient (which autodiff also
+writes as an lhs-dilated convolution) goes through the same fast path.
 
 Conventions throughout: activations NHWC ``[N, H, W, C]``, kernels HWIO
 ``[kh, kw, Cin, Cout]`` (flax's ``ConvTranspose`` layout, no spatial flip),
@@ -44,6 +46,10 @@ _DN_KERNEL_GRAD = ("CHWN", "IHWO", "HWCN")
 # from 16 channels up the sub-pixel forward is never meaningfully slower.
 # See benchmarks/conv_transpose.py.
 SUBPIXEL_MIN_FEATURES = 8
+# ... and output sizes from which it pays: at 8x8 or 14x14 outputs (4x4x512 -> 8x8x256,
+# 7x7x128 -> 14x14x64) the two forwards tie or the lhs-dilated conv wins inside a whole
+# training step; at 16x16 and up (8x8x256 -> 16x16x128: ~42 vs ~21 ms) sub-pixel wins.
+SUBPIXEL_MIN_SIZE = 16
 
 
 # --------------------------------------------------------------------------
@@ -249,9 +255,11 @@ def _kernel_grad(dy, x, kernel_size, strides: tuple[int, int], pads: Pads):
 # --------------------------------------------------------------------------
 
 
-def use_subpixel(strides: Sequence[int], features: int) -> bool:
-    """The ``forward='auto'`` heuristic: sub-pixel for strided, wide layers."""
-    return any(s > 1 for s in strides) and features >= SUBPIXEL_MIN_FEATURES
+def use_subpixel(strides: Sequence[int], features: int, out_size: int | None = None) -> bool:
+    """The ``forward='auto'`` heuristic: sub-pixel for strided, wide layers with outputs of
+    at least ``SUBPIXEL_MIN_SIZE`` (``out_size``: the smaller output side; None = large)."""
+    large = out_size is None or out_size >= SUBPIXEL_MIN_SIZE
+    return any(s > 1 for s in strides) and features >= SUBPIXEL_MIN_FEATURES and large
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -311,7 +319,8 @@ def conv_transpose(
     strides = tuple(int(s) for s in strides)
     pads = resolve_padding(padding, kernel.shape[:2], strides)
     if forward == "auto":
-        subpixel = use_subpixel(strides, kernel.shape[-1])
+        out = min(output_size(n, k, st, p) for n, k, st, p in zip(x.shape[1:3], kernel.shape[:2], strides, pads))
+        subpixel = use_subpixel(strides, kernel.shape[-1], out)
     elif forward in ("dilated", "subpixel"):
         subpixel = forward == "subpixel"
     else:
@@ -367,4 +376,89 @@ class ConvTranspose(nn.Module):
         if self.use_bias:
             bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             y = y + bias.astype(self.dtype)
+        return y
+
+
+# --------------------------------------------------------------------------
+# Strided convolution whose input gradient avoids lhs dilation
+# --------------------------------------------------------------------------
+
+
+def _plain_conv(x, kernel, strides, pads):
+    return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=_DN)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _strided_conv(x, kernel, strides: tuple[int, int], pads: Pads):
+    return _plain_conv(x, kernel, strides, pads)
+
+
+def _strided_conv_fwd(x, kernel, strides, pads):
+    return _plain_conv(x, kernel, strides, pads), (x, kernel)
+
+
+def _strided_conv_bwd(strides, pads, res, dy):
+    x, kernel = res
+    # dx: the transpose of a strided conv is a conv-transpose of dy with the flipped,
+    # in/out-swapped kernel; padding (k-1-lo, k-1-hi + rem) restores x's size, where rem
+    # are the input rows the strided windows never reached. Autodiff would emit an
+    # lhs-dilated conv here (slow on XLA:CPU); _conv_transpose uses the sub-pixel forward.
+    kt = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+    t_pads = []
+    for size, k, s, (lo, hi) in zip(x.shape[1:3], kernel.shape[:2], strides, pads):
+        rem = (size + lo + hi - k) % s
+        t_pads.append((k - 1 - lo, k - 1 - hi + rem))
+    dx = _conv_transpose(dy, kt, strides, tuple(t_pads),
+                         use_subpixel(strides, x.shape[-1], min(x.shape[1:3])))
+    # dkernel: autodiff's rule is already an ordinary conv with rhs dilation = strides.
+    _, kernel_vjp = jax.vjp(lambda k: _plain_conv(x, k, strides, pads), kernel)
+    (dk,) = kernel_vjp(dy)
+    return dx.astype(x.dtype), dk.astype(kernel.dtype)
+
+
+_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+         padding: str | Sequence[tuple[int, int]]) -> jax.Array:
+    """2-D convolution ``lax.conv_general_dilated(x, kernel, strides, padding)`` (NHWC,
+    HWIO, no dilation) whose input gradient, for strides > 1, is computed with
+    :func:`conv_transpose`'s fast path instead of an lhs-dilated convolution.
+
+    ``padding``: 'SAME', 'VALID' or ``(low, high)`` pairs. Reverse mode only.
+    """
+    strides = tuple(int(s) for s in strides)
+    if isinstance(padding, str):
+        pads = tuple(lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding))
+    else:
+        pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if all(s == 1 for s in strides):
+        return _plain_conv(x, kernel, strides, pads)
+    return _strided_conv(x, kernel, strides, pads)
+
+
+class Conv(nn.Module):
+    """Drop-in for 2-D ``flax.linen.Conv`` (no dilation, no groups) using :func:`conv`.
+
+    Parameters 'kernel' ``[kh, kw, Cin, features]`` and 'bias' ``[features]`` with flax's
+    default initialisers, so params are interchangeable with ``nn.Conv``.
+    """
+
+    features: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    padding: str | Sequence[tuple[int, int]] = "SAME"
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+    kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel_shape = (*self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, kernel_shape, self.param_dtype)
+        y = conv(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding)
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(self.dtype)
         return y
