@@ -20,7 +20,11 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan"                   # experiment name (workdir default: runs/<name>[-<variant>])
     c.seed = 0                       # root of every key and of the data order
-    c.distributed = False            # call jax.distributed.initialize() (multi-host runs)
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.enabled = False    # call jax.distributed.initialize() (multi-host runs)
+    c.distributed.coordinator = ""   # 'host:port' of process 0 ('' = detect from the cluster)
+    c.distributed.num_processes = 0  # 0 = detect from the cluster environment
+    c.distributed.process_id = -1    # -1 = detect from the cluster environment
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' | 'ring8' | 'grid25'

@@ -144,10 +144,24 @@ def _check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, c
             f"{where}; lower the learning rates or change the loss and resume or restart.")
 
 
+def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
+    """``jax.distributed.initialize`` when ``config.distributed.enabled`` (once per process).
+
+    Empty fields are detected from the cluster environment (SLURM, TPU, ...); on CPU the
+    processes' collectives go through gloo.
+    """
+    if not cfg.enabled or jax.distributed.is_initialized():
+        return
+    if jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=cfg.coordinator or None,
+                               num_processes=cfg.num_processes or None,
+                               process_id=cfg.process_id if cfg.process_id >= 0 else None)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Train (or resume) to ``config.train.steps``; returns the last logged metrics."""
-    if config.distributed:
-        jax.distributed.initialize()
+    initialize_distributed(config.distributed)
     exp = build(config)
     t = config.train
     is_main = jax.process_index() == 0
@@ -183,11 +197,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     toy_modes = sources.TOY_MIXTURES.get(config.data.source)
 
     def write_samples(st: GANState, step: int) -> None:
-        if not is_main:
-            return
+        # Every process runs the sampler (the state spans all processes' devices); process 0 writes.
         variants = [("", st.g.params)] + ([("ema_", st.ema_params)] if st.ema_params is not None else [])
         for prefix, params in variants:
-            x = np.asarray(sample(params, st.g.batch_stats, z_fixed))
+            x = np.asarray(jax.device_get(sample(params, st.g.batch_stats, z_fixed)))
+            if not is_main:
+                continue
             path = os.path.join(workdir, "samples", f"{prefix}step_{step:07d}.png")
             if x.ndim == 2:
                 viz.save_scatter(x, path, modes=toy_modes[0]() if toy_modes else None,
