@@ -22,6 +22,12 @@ from jgan.data.sources import DataError
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].", lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory (default runs/<name>[-<variant>]).")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate"],
+                  "train (or resume); sample: a grid from latent --seeds; interpolate: linear and "
+                  "spherical strips through the latents of --seeds.")
+flags.DEFINE_string("seeds", "0-63", "Latent seeds for sample / interpolate, e.g. 0-15 or 3,7.")
+flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
+flags.DEFINE_integer("step", None, "Checkpoint step for sample / interpolate (default: latest).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -77,7 +83,7 @@ def default_workdir(config) -> str:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    from jgan import train  # after flag parsing: keeps --help fast
+    from jgan import sampling, train  # after flag parsing: keeps --help fast
 
     try:
         config = FLAGS.config
@@ -89,8 +95,20 @@ def main(argv):
         sys.exit(2)
     workdir = FLAGS.workdir or default_workdir(config)
     try:
-        train.run(config, workdir)
-    except (ConfigError, DataError, CheckpointError, train.DivergenceError) as e:
+        if config.get("kind") == "classifier":
+            from jgan.eval import classifier
+            result = classifier.train_classifier(config, workdir)
+            print(f"{config.name}: held-out accuracy {result['test_accuracy']:.4f} "
+                  f"({result['num_test']} digits); written to {workdir}")
+        elif FLAGS.mode == "train":
+            train.run(config, workdir)
+        elif FLAGS.mode == "sample":
+            print(sampling.write_sample_grid(config, workdir, sampling.parse_seeds(FLAGS.seeds), FLAGS.step))
+        else:
+            for path in sampling.write_interpolations(config, workdir, sampling.parse_seeds(FLAGS.seeds),
+                                                      FLAGS.frames, FLAGS.step):
+                print(path)
+    except (ConfigError, DataError, CheckpointError, train.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -50,7 +50,8 @@ class Checkpointer:
         the data iterator is restored in place. Returns ``(state, config_dict)``."""
         step = self.latest_step() if step is None else step
         if step is None:
-            raise CheckpointError(f"no checkpoint in {self.directory}.")
+            raise CheckpointError(f"no checkpoint in {self.directory}; train first with the same "
+                                  f"--config and --workdir.")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
         items = dict(state=ocp.args.StandardRestore(abstract), config=ocp.args.JsonRestore())
         if data_iterator is not None:

@@ -1,0 +1,133 @@
+"""Latent-space tools: sample grids from fixed seeds and interpolations between seeds.
+
+Latent seed ``s`` means ``z = N(0, I)`` drawn from ``fold_in(fold_in(root, EVAL), s)``, so
+seed 7 is the same z in every run and every tool of the same config. Samples use the EMA
+generator when the run keeps one, with BatchNorm in inference mode.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgan.state import EVAL, stream_key
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'3,7,9' or '0-15' or '0-3,8' -> list of ints (in order, ranges inclusive)."""
+    seeds: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            lo, hi = part.split("-", 1)
+            seeds.extend(range(int(lo), int(hi) + 1))
+        else:
+            seeds.append(int(part))
+    if not seeds:
+        raise ValueError(f"--seeds={spec!r} names no seed; use e.g. 0-15 or 3,7.")
+    return seeds
+
+
+def latents(seed: int, latent_seeds, z_dim: int) -> jax.Array:
+    """``[len(latent_seeds), z_dim]``: one N(0, I) vector per latent seed."""
+    base = stream_key(seed, EVAL)
+    return jnp.stack([jax.random.normal(jax.random.fold_in(base, s), (z_dim,)) for s in latent_seeds])
+
+
+def lerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+    """Linear interpolation ``(1 - t) z0 + t z1`` for each ``t`` in ``[n]`` -> ``[n, d]``."""
+    t = jnp.asarray(t)[:, None]
+    return (1 - t) * z0[None] + t * z1[None]
+
+
+def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents) -> ``[n, d]``.
+
+    ``sin((1-t) w) / sin w * z0 + sin(t w) / sin w * z1`` with ``w`` the angle between z0 and
+    z1; falls back to lerp when they are (anti)parallel within float precision.
+    """
+    t = jnp.asarray(t)[:, None]
+    cos = jnp.dot(z0, z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
+    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    so = jnp.sin(omega)
+    safe = so > 1e-6
+    so_safe = jnp.where(safe, so, 1.0)
+    spherical = (jnp.sin((1 - t) * omega) / so_safe) * z0[None] + (jnp.sin(t * omega) / so_safe) * z1[None]
+    return jnp.where(safe, spherical, lerp(z0, z1, t[:, 0]))
+
+
+def interpolation_path(z: jax.Array, steps: int, kind: str) -> jax.Array:
+    """Consecutive interpolations through the rows of ``z [k, d]``, ``steps`` frames per
+    segment (the last frame of a segment is the next one's first, kept once) -> ``[m, d]``."""
+    fn = {"linear": lerp, "spherical": slerp}[kind]
+    t = jnp.linspace(0.0, 1.0, steps)
+    frames = [fn(z[i], z[i + 1], t if i == 0 else t[1:]) for i in range(len(z) - 1)]
+    return jnp.concatenate(frames)
+
+
+def generate(g_model, params, batch_stats, z: jax.Array, batch_size: int = 256) -> np.ndarray:
+    """G in inference mode over ``z [n, d]`` in chunks -> numpy ``[n, ...]``."""
+    fn = jax.jit(lambda p, bs, zz: g_model.apply({"params": p, "batch_stats": bs}, zz, train=False))
+    out = [np.asarray(fn(params, batch_stats, z[i:i + batch_size])) for i in range(0, len(z), batch_size)]
+    return np.concatenate(out)
+
+
+def restore_generator(config, workdir: str, step: int | None = None):
+    """``(g_model, params, batch_stats, step)`` from a run's checkpoint (EMA params when kept)."""
+    import os
+
+    from jgan import train
+    from jgan.checkpoint import Checkpointer
+
+    exp = train.build(config)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    try:
+        state, _ = ckpt.restore(exp.state, step=step)
+    finally:
+        ckpt.close()
+    params = state.ema_params if state.ema_params is not None else state.g.params
+    return exp.g_model, params, state.g.batch_stats, int(state.step)
+
+
+def write_sample_grid(config, workdir: str, latent_seeds, step: int | None = None) -> str:
+    """``--mode sample``: a grid of G(z_seed) for ``latent_seeds``, row-major, to
+    ``workdir/samples/seeds_<first>-<last>_step_<step>.png``; returns the path."""
+    import os
+
+    from jgan import viz
+
+    g_model, params, bs, step = restore_generator(config, workdir, step)
+    images = generate(g_model, params, bs, latents(config.seed, latent_seeds, config.model.z_dim))
+    path = os.path.join(workdir, "samples", f"seeds_{latent_seeds[0]}-{latent_seeds[-1]}_step_{step:07d}.png")
+    if images.ndim == 2:
+        viz.save_scatter(images, path, title=f"{config.name} step {step}")
+    else:
+        viz.save_image_grid(images, path)
+    return path
+
+
+def write_interpolations(config, workdir: str, latent_seeds, frames: int = 8,
+                         step: int | None = None) -> list[str]:
+    """``--mode interpolate``: image strips through the seeds' latents, one linear and one
+    spherical, to ``workdir/samples/interp_{linear,spherical}_<seeds>.png``."""
+    import os
+
+    from jgan import viz
+
+    if len(latent_seeds) < 2:
+        raise ValueError("--mode interpolate needs at least two --seeds, e.g. --seeds 3,7.")
+    g_model, params, bs, step = restore_generator(config, workdir, step)
+    z = latents(config.seed, latent_seeds, config.model.z_dim)
+    name = "-".join(map(str, latent_seeds))
+    paths = []
+    for kind in ("linear", "spherical"):
+        images = generate(g_model, params, bs, interpolation_path(z, frames, kind))
+        if images.ndim != 4:
+            raise ValueError(f"{config.name} generates {images.shape[1:]} points, not images: "
+                             f"interpolation strips need an image generator.")
+        path = os.path.join(workdir, "samples", f"interp_{kind}_{name}_step_{step:07d}.png")
+        viz.save_image_grid(images, path, ncols=len(images))
+        paths.append(path)
+    return paths
