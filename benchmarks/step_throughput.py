@@ -183,7 +183,7 @@ def main():
         worker.close()
 
     print()
-    head = f"| model | jgan ms/it | images/s | GFLOP/s | % of matmul peak |"
+    head = "| model | jgan ms/it | images/s | GFLOP/s | % of matmul peak |"
     sep = "|---|---:|---:|---:|---:|"
     if worker:
         head += " torch ms/it | jgan/torch |"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from jgan import losses
+from jgan import losses, penalties
 from jgan.models import DISCRIMINATORS, GENERATORS
 
 
@@ -54,6 +54,8 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "non_saturating"   # one of jgan.losses.OBJECTIVES
+    c.loss.penalty = "none"          # gradient penalty on D: 'none' | 'wgan_gp' | 'r1' | 'r2' | 'dragan'
+    c.loss.penalty_weight = 10.0     # lambda (wgan_gp, dragan) or gamma (r1, r2)
 
     c.optim = ml_collections.ConfigDict()
     for net in ("g", "d"):
@@ -112,6 +114,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
                           f"must be in [0, 1).")
     _choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
+    _choice("loss.penalty", c.loss.penalty, tuple(penalties.PENALTIES))
+    _positive("loss.penalty_weight", c.loss.penalty_weight, allow_zero=True)
+    if c.loss.penalty != "none" and c.model.discriminator.norm == "batch":
+        raise ConfigError(f"config.loss.penalty={c.loss.penalty!r} needs per-example gradients: set "
+                          f"model.discriminator.norm to 'layer' or 'none' (BatchNorm couples the batch).")
     for net in ("g", "d"):
         o = c.optim[net]
         _choice(f"optim.{net}.name", o.name, ("adam", "rmsprop", "sgd"))

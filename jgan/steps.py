@@ -23,7 +23,7 @@ over the global batch. BatchNorm layers average their batch moments over ``data`
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jgan import penalties
 from jgan.losses import Objective
-from jgan.state import GANState, TrainState
+from jgan.state import GANState
 
 AXIS = "data"
 Metrics = dict[str, jax.Array]
@@ -44,6 +45,8 @@ class StepConfig:
     reuse_fake: bool        # G update reuses the last D update's z and G forward (DCGAN example)
     unroll: bool = True     # unroll the D updates (fast on CPU) or lax.scan them
     ema_decay: float = 0.0  # EMA of G's params; 0 = off
+    penalty: str = "none"   # gradient penalty on D: 'none', 'wgan_gp', 'r1', 'r2', 'dragan'
+    penalty_weight: float = 10.0  # lambda (WGAN-GP, DRAGAN) or gamma (R1, R2)
 
 
 def _device_key(key: jax.Array) -> jax.Array:
@@ -101,20 +104,43 @@ class _Step:
         fake = jax.lax.stop_gradient(fake)
         d = state.d
 
+        kp = _device_key(jax.random.fold_in(kz, 1))
+
         def loss_fn(params):
             real_logits, bs = self.d_forward(params, d.batch_stats, real, kr)
             fake_logits, bs = self.d_forward(params, bs, fake, kf)
             loss = self.objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
-            return loss, (bs, jnp.mean(real_logits), jnp.mean(fake_logits))
+            aux = {"d_loss": loss, "d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
+            if self.cfg.penalty != "none":
+                penalty, norms = self.penalty(params, d.batch_stats, real, fake, kp)
+                loss = loss + penalty
+                aux.update(d_penalty=penalty, d_input_grad_norm=jnp.mean(norms))
+            return loss, (bs, aux)
 
-        (loss, (bs, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            _varying(d.params))
+        (_, (bs, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(_varying(d.params))
         grads = _pmean(grads)
         d = d.apply_gradients(grads=grads, batch_stats=bs)
-        metrics = _pmean({"d_loss": loss, "d_real": d_real, "d_fake": d_fake})
+        metrics = _pmean(aux)
         metrics["d_grad_norm"] = optax.tree.norm(grads)
         state = state.replace(g=g.replace(batch_stats=g_bs), d=d)
         return state, metrics, (fake, g_vjp, g_bs)
+
+    def penalty(self, params, batch_stats, real, fake, key):
+        """``(weighted penalty, per-example ||grad_x D|| [N])`` of ``cfg.penalty`` (see
+        ``jgan.penalties``); D in train mode, its state updates discarded. Interpolation
+        draws use a per-device key."""
+        d_fn = lambda x: self.d_forward(params, batch_stats, x, key)[0]  # noqa: E731
+        w = self.cfg.penalty_weight
+        name = self.cfg.penalty
+        if name == "wgan_gp":
+            return penalties.wgan_gp(d_fn, real, fake, key, weight=w)
+        if name == "r1":
+            return penalties.r1(d_fn, real, gamma=w)
+        if name == "r2":
+            return penalties.r2(d_fn, fake, gamma=w)
+        if name == "dragan":
+            return penalties.dragan(d_fn, real, key, weight=w)
+        raise ValueError(f"unknown penalty {name!r}")
 
     # --- the D phase: updates d_offset .. d_offset + k - 1
     def d_phase(self, state: GANState, reals, d_offset, keep_last_vjp: bool = False):

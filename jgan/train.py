@@ -76,7 +76,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                          ema_decay=config.train.ema_decay)
     step_cfg = StepConfig(z_dim=config.model.z_dim, reuse_fake=config.train.reuse_fake,
                           unroll=config.train.unroll_d,
-                          ema_decay=config.train.ema_decay)
+                          ema_decay=config.train.ema_decay, penalty=config.loss.penalty,
+                          penalty_weight=config.loss.penalty_weight)
     fns = make_step_functions(g_model, d_model, losses.get_objective(config.loss.name), step_cfg, mesh)
     return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns)
 
@@ -126,7 +127,8 @@ class _Outputs:
         if not self.enabled:
             return
         viz.save_curves(viz.read_jsonl(self.metrics_path),
-                        [("d_loss", "g_loss"), ("d_real", "d_fake"), ("d_grad_norm", "g_grad_norm")],
+                        [("d_loss", "g_loss", "d_penalty"), ("d_real", "d_fake"),
+                         ("d_grad_norm", "g_grad_norm", "d_input_grad_norm")],
                         os.path.join(self.workdir, "plots", "losses.png"), title=title)
 
     def close(self) -> None:
