@@ -22,9 +22,10 @@ from jgan.data.sources import DataError
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].", lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory (default runs/<name>[-<variant>]).")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate"],
-                  "train (or resume); sample: a grid from latent --seeds; interpolate: linear and "
-                  "spherical strips through the latents of --seeds.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate"],
+                  "train (or resume); eval: the config's metrics for a checkpoint (eval.json); "
+                  "sample: a grid from latent --seeds; interpolate: linear and spherical strips "
+                  "through the latents of --seeds.")
 flags.DEFINE_string("seeds", "0-63", "Latent seeds for sample / interpolate, e.g. 0-15 or 3,7.")
 flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
 flags.DEFINE_integer("step", None, "Checkpoint step for sample / interpolate (default: latest).")
@@ -102,6 +103,12 @@ def main(argv):
                   f"({result['num_test']} digits); written to {workdir}")
         elif FLAGS.mode == "train":
             train.run(config, workdir)
+        elif FLAGS.mode == "eval":
+            from jgan.eval.evaluate import EvalError, write_eval
+            try:
+                write_eval(config, workdir, FLAGS.step)
+            except EvalError as e:
+                raise ConfigError(str(e)) from e
         elif FLAGS.mode == "sample":
             print(sampling.write_sample_grid(config, workdir, sampling.parse_seeds(FLAGS.seeds), FLAGS.step))
         else:

@@ -39,6 +39,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.z_dim = 100              # latent size, z ~ N(0, I)
+    c.model.pack = 1                 # PacGAN: D judges packs of this many samples (1 = plain GAN)
     c.model.generator = ml_collections.ConfigDict()
     c.model.generator.name = "dcgan28"   # one of jgan.models.GENERATORS
     c.model.generator.width = 64         # conv nets: base channel count
@@ -85,6 +86,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 1000  # iterations between checkpoints
     c.train.keep_checkpoints = 3     # checkpoints kept
     c.train.num_samples = 64         # size of the fixed latent batch of the sample grids
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every = 0                 # iterations between evaluations while training (0 = off)
+    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is")  # toy data: modes
+    c.eval.num_samples = 5000        # generated samples per evaluation (fixed evaluation noise)
+    c.eval.num_real = 4500           # real examples for the reference features (cached)
+    c.eval.classifier_workdir = "runs/classifier_mnist"  # MNIST feature extractor
+    c.eval.inception_weights = ""    # pt_inception-2015-12-05-6726825d.pth for RGB data
     return c
 
 
@@ -106,6 +115,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _positive("data.num_examples", c.data.num_examples)
     _positive("data.prefetch", c.data.prefetch, allow_zero=True)
     _positive("model.z_dim", c.model.z_dim)
+    _positive("model.pack", c.model.pack)
     _choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
     _choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))
     for net in ("generator", "discriminator"):
@@ -127,6 +137,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
         for f in ("b1", "b2", "decay", "momentum"):
             if not 0 <= o[f] < 1:
                 raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
+    _positive("eval.every", c.eval.every, allow_zero=True)
+    _positive("eval.num_samples", c.eval.num_samples)
+    _positive("eval.num_real", c.eval.num_real)
+    from jgan.eval.evaluate import FEATURE_METRICS, MODE_METRICS
+    unknown = [m for m in c.eval.metrics if m not in FEATURE_METRICS + MODE_METRICS]
+    if unknown:
+        raise ConfigError(f"config.eval.metrics has unknown {unknown}; choose from "
+                          f"{', '.join(FEATURE_METRICS + MODE_METRICS)}.")
     t = c.train
     for f in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
               "keep_checkpoints", "num_samples"):

@@ -60,7 +60,7 @@ def create_state(*, seed: int, g_model: nn.Module, d_model: nn.Module, z_dim: in
     """Initialise both networks from ``fold_in(root(seed), INIT)``; step 0."""
     kg, kd = jax.random.split(stream_key(seed, INIT))
     z = jnp.zeros((2, z_dim), jnp.float32)
-    x = jnp.zeros((2, *data_shape), jnp.float32)
+    x = jnp.zeros((12, *data_shape), jnp.float32)  # 12: divisible by any PacGAN pack 1-4
     g = _init_network(g_model, kg, z, g_tx)
     d = _init_network(d_model, kd, x, d_tx)
     ema = jax.tree.map(jnp.copy, g.params) if ema_decay > 0 else None

@@ -33,6 +33,7 @@ from jgan import config as config_lib
 from jgan import losses, optim, viz
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline, sources
+from jgan.eval.evaluate import evaluate
 from jgan.models import make_discriminator, make_generator
 from jgan.state import SAMPLES, GANState, create_state, stream_key
 from jgan.steps import StepConfig, StepFunctions, make_mesh, make_step_functions
@@ -63,12 +64,13 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                                 channels=config.data.channels)
     data_shape = tuple(probe["x"].shape[1:])
     g_model = make_generator(config.model.generator, data_shape)
-    d_model = make_discriminator(config.model.discriminator, data_shape)
+    d_model = make_discriminator(config.model.discriminator, data_shape, config.model.pack)
     mesh = make_mesh()
-    if config.train.batch_size % mesh.size:
+    if config.train.batch_size % (mesh.size * config.model.pack):
         raise config_lib.ConfigError(
             f"config.train.batch_size={config.train.batch_size} is not divisible by the "
-            f"{mesh.size} devices; use a multiple of {mesh.size}.")
+            f"{mesh.size} devices times model.pack={config.model.pack}; use a multiple of "
+            f"{mesh.size * config.model.pack}.")
     state = create_state(seed=config.seed, g_model=g_model, d_model=d_model,
                          z_dim=config.model.z_dim, data_shape=data_shape,
                          g_tx=optim.make_optimizer(config.optim.g),
@@ -126,6 +128,11 @@ class _Outputs:
     def plot(self, title: str) -> None:
         if not self.enabled:
             return
+        records = viz.read_jsonl(self.metrics_path)
+        eval_keys = sorted({k for r in records for k in r if k.startswith("eval/")})
+        if eval_keys:
+            viz.save_curves(records, [(k,) for k in eval_keys],
+                            os.path.join(self.workdir, "plots", "eval.png"), title=title)
         viz.save_curves(viz.read_jsonl(self.metrics_path),
                         [("d_loss", "g_loss", "d_penalty"), ("d_real", "d_fake"),
                          ("d_grad_norm", "g_grad_norm", "d_input_grad_norm")],
@@ -254,6 +261,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
                 flush()
             if done % t.sample_every == 0 or done == t.steps:
                 write_samples(state, done)
+            if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
+                params = state.ema_params if state.ema_params is not None else state.g.params
+                result = evaluate(config, exp.g_model, params, state.g.batch_stats, workdir)
+                out.record(done, {f"eval/{k}": v for k, v in result.items()})
+            if done % t.sample_every == 0 or done == t.steps or (
+                    config.eval.every and done % config.eval.every == 0):
                 out.plot(config.name)
             if save_now:
                 ckpt.save(done, state, data_iter, config_dict)

@@ -7,6 +7,7 @@ import flax.linen as nn
 
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, MnistDiscriminator, MnistGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jgan.models.packing import Packed
 
 
 def _gen_dcgan(cfg, shape):
@@ -43,6 +44,8 @@ def make_generator(cfg, data_shape: Sequence[int]) -> nn.Module:
     return GENERATORS[cfg.name](cfg, tuple(data_shape))
 
 
-def make_discriminator(cfg, data_shape: Sequence[int]) -> nn.Module:
-    """The discriminator named by ``cfg.name`` for samples of ``data_shape`` (no batch dim)."""
-    return DISCRIMINATORS[cfg.name](cfg, tuple(data_shape))
+def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1) -> nn.Module:
+    """The discriminator named by ``cfg.name`` for samples of ``data_shape`` (no batch dim),
+    judging packs of ``pack`` samples (PacGAN) when ``pack`` > 1."""
+    d = DISCRIMINATORS[cfg.name](cfg, tuple(data_shape))
+    return Packed(d, pack) if pack > 1 else d

@@ -1,0 +1,138 @@
+"""Evaluating a generator: the metrics a config asks for, on fixed evaluation noise.
+
+What is measured depends on the data (``config.data.source``):
+
+* ``ring8`` / ``grid25``: mode metrics (modes covered, % high-quality samples, reverse KL
+  to uniform over modes) on ``eval.num_samples`` (2,500) samples.
+* ``mnist_subset``: features of jgan's MNIST classifier (``eval.classifier_workdir``,
+  trained by ``experiments/classifier_mnist.py``): FID, KID, precision/recall,
+  density/coverage against the training digits, and the classifier's IS-style score.
+* ``tfds`` RGB data: pool3 features and logits of the FID Inception-v3
+  (``eval.inception_weights``): FID, KID, precision/recall, density/coverage, IS.
+
+Real features are computed once and cached in ``<workdir>/eval_cache/`` keyed by
+dataset, split, extractor and sample count. Evaluation noise is the run's EVAL stream, so
+every evaluation of a run (and of any run of the config) uses the same z.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+from jgan.data import pipeline, sources
+from jgan.eval import metrics as M
+from jgan.eval import modes
+from jgan.sampling import generate
+from jgan.state import EVAL, stream_key
+
+FEATURE_METRICS = ("fid", "kid", "precision_recall", "density_coverage", "is")
+MODE_METRICS = ("modes",)
+
+
+class EvalError(ValueError):
+    """An evaluation cannot run with this config (missing extractor weights, bad metric)."""
+
+
+def eval_noise(seed: int, n: int, z_dim: int) -> jax.Array:
+    """The fixed evaluation latents ``[n, z_dim]`` of a run."""
+    return jax.random.normal(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 1), (n, z_dim))
+
+
+class Extractor:
+    """``(images [n, H, W, C] in [-1, 1]) -> (features [n, d], logits [n, k])`` plus a cache key."""
+
+    def __init__(self, config):
+        if config.data.channels == 1 and config.data.image_size == 28:
+            from jgan.eval import classifier
+            try:
+                self.model, self.variables = classifier.load_classifier(config.eval.classifier_workdir)
+            except classifier.ClassifierError as e:
+                raise EvalError(str(e)) from e
+            self.name = "mnist_classifier"
+            self._fn = lambda x: classifier.classifier_outputs(self.model, self.variables, x)[::-1]
+        else:
+            from jgan.eval import inception
+            try:
+                variables = inception.load_fid_inception_weights(config.eval.inception_weights or None)
+            except (FileNotFoundError, inception.FIDWeightsError) as e:
+                raise EvalError(f"eval.inception_weights: {str(e).splitlines()[0]}") from e
+            self.name = "fid_inception_pool3"
+            self._fn = lambda x: inception.inception_outputs(variables, x, value_range=(-1.0, 1.0))
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._fn(images)
+
+
+def real_features(config, extractor: Extractor, workdir: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and logits of ``eval.num_real`` training examples, cached in the workdir."""
+    d = config.data
+    n = config.eval.num_real
+    dataset = d.name if d.source == "tfds" else d.source
+    key = f"{dataset.replace('/', '_')}_{d.split}_{d.image_size}x{d.channels}_{extractor.name}_{n}"
+    path = os.path.join(workdir, "eval_cache", key + ".npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return f["features"], f["logits"]
+    source = sources.make_source(d, config.seed)
+    idx = np.random.default_rng(config.seed).permutation(len(source))[:n]
+    feats, logits = [], []
+    for i in range(0, len(idx), 500):
+        batch = pipeline.load_batch(source, idx[i:i + 500], image_size=d.image_size, channels=d.channels)
+        f, lg = extractor(batch["x"])
+        feats.append(f)
+        logits.append(lg)
+    feats, logits = np.concatenate(feats), np.concatenate(logits)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path, features=feats, logits=logits)
+    return feats, logits
+
+
+def evaluate(config, g_model, params, batch_stats, workdir: str) -> dict[str, float]:
+    """The metrics of ``config.eval.metrics`` for G(params) -> ``{name: value}``."""
+    e = config.eval
+    z = eval_noise(config.seed, e.num_samples, config.model.z_dim)
+    samples = generate(g_model, params, batch_stats, z)
+    out: dict[str, float] = {}
+    if config.data.source in sources.TOY_MIXTURES:
+        modes_fn, std = sources.TOY_MIXTURES[config.data.source]
+        out.update({f"modes/{k}": float(v) for k, v in
+                    modes.mixture_mode_metrics(samples, modes_fn(), std).items()})
+        return out
+    wanted = [m for m in e.metrics if m in FEATURE_METRICS]
+    if not wanted:
+        return out
+    extractor = Extractor(config)
+    real_f, _ = real_features(config, extractor, workdir)
+    fake_f, fake_logits = extractor(samples)
+    if "fid" in wanted:
+        out["fid"] = M.fid(real_f, fake_f)
+    if "kid" in wanted:
+        mean, std = M.kid(real_f, fake_f, subset_size=min(1000, len(fake_f), len(real_f)), seed=config.seed)
+        out["kid"], out["kid_std"] = mean, std
+    if "precision_recall" in wanted:
+        out["precision"], out["recall"] = M.precision_recall(real_f, fake_f, k=3)
+    if "density_coverage" in wanted:
+        out["density"], out["coverage"] = M.density_coverage(real_f, fake_f, k=5)
+    if "is" in wanted:
+        out["is"], out["is_std"] = M.inception_score(fake_logits, from_logits=True, splits=10)
+    return out
+
+
+def write_eval(config, workdir: str, step: int | None = None) -> dict[str, float]:
+    """``--mode eval``: evaluate a checkpoint (latest by default; EMA generator when kept),
+    print a table and write ``workdir/eval.json``."""
+    import json
+
+    from jgan.sampling import restore_generator
+
+    g_model, params, batch_stats, step = restore_generator(config, workdir, step)
+    result = evaluate(config, g_model, params, batch_stats, workdir)
+    print(f"{config.name} step {step}")
+    width = max([len(k) for k in result] + [6])
+    for k, v in result.items():
+        print(f"  {k:<{width}}  {v:.6g}")
+    with open(os.path.join(workdir, "eval.json"), "w") as f:
+        json.dump({"step": step, **result}, f, indent=2)
+    return result
