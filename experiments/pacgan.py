@@ -51,6 +51,7 @@ def get_config(variant: str | None = None):
     if data == "quick":
         c.model.generator.hidden = (32, 32)
         c.model.discriminator.hidden = (16,)
+        c.train.batch_size = 48  # 4 test devices x any pack in 1..4
         c.train.steps = 6
         c.train.log_every = c.train.sample_every = c.train.checkpoint_every = c.eval.every = 3
     elif data not in ("grid25", "ring8"):

@@ -1,0 +1,85 @@
+"""Evaluation wired into training and --mode eval; PacGAN packing."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan.models import make_discriminator
+from jgan.models.packing import pack_samples
+from jgan.config import base_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def launch(*args):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=900)
+    return r
+
+
+def test_pack_samples_concatenates_consecutive_samples():
+    x = jnp.arange(6 * 2 * 2 * 3, dtype=jnp.float32).reshape(6, 2, 2, 3)
+    p = pack_samples(x, 2)
+    assert p.shape == (3, 2, 2, 6)
+    np.testing.assert_array_equal(p[1], jnp.concatenate([x[2], x[3]], axis=-1))
+    v = jnp.arange(12.0).reshape(6, 2)
+    np.testing.assert_array_equal(pack_samples(v, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    with pytest.raises(ValueError):
+        pack_samples(v, 4)
+
+
+def test_packed_discriminator_gives_one_logit_per_pack():
+    cfg = base_config().model.discriminator
+    cfg.name, cfg.hidden, cfg.pieces = "mlp", (8,), 2
+    d = make_discriminator(cfg, (2,), pack=4)
+    x = jnp.ones((12, 2))
+    variables = d.init(jax.random.PRNGKey(0), x, train=False)
+    assert d.apply(variables, x, train=False).shape == (3,)
+    assert variables["params"]["inner"]["Maxout_0"]["Dense_0"]["kernel"].shape == (8, 16)  # 4 x 2 inputs
+
+
+def test_pacgan_quick_trains_evaluates_and_eval_mode(tmp_path):
+    r = launch("--config", "experiments/pacgan.py:quick", "--workdir", str(tmp_path), "--config.model.pack=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/modes/modes" in r]
+    assert [r["step"] for r in evals] == [3, 6]
+    assert 0 <= evals[-1]["eval/modes/modes"] <= 25 and 0 <= evals[-1]["eval/modes/high_quality"] <= 100
+    assert (tmp_path / "plots" / "eval.png").exists()
+    r = launch("--config", "experiments/pacgan.py:quick", "--workdir", str(tmp_path), "--config.model.pack=2",
+               "--mode", "eval")
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["step"] == 6
+    # Same checkpoint, same fixed evaluation noise: the numbers logged at step 6.
+    for k in ("modes", "high_quality", "reverse_kl"):
+        assert result[f"modes/{k}"] == pytest.approx(evals[-1][f"eval/modes/{k}"])
+    assert "reverse_kl" in r.stdout
+
+
+def test_mnist_eval_with_the_jgan_classifier(tmp_path):
+    clf = tmp_path / "clf"
+    assert launch("--config", "experiments/classifier_mnist.py:quick", "--workdir", str(clf)).returncode == 0
+    run = tmp_path / "dcgan"
+    r = launch("--config", "experiments/dcgan.py:quick", "--workdir", str(run), "--config.eval.every=6",
+               "--config.eval.num_samples=300", "--config.eval.num_real=400",
+               f"--config.eval.classifier_workdir={clf}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    for k in ("eval/fid", "eval/kid", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "eval/is"):
+        assert np.isfinite(last[k]), k
+    assert last["eval/fid"] > 0 and 1 <= last["eval/is"] <= 10
+    assert os.listdir(run / "eval_cache") == ["mnist_subset_train_28x1_mnist_classifier_400.npz"]
+
+
+def test_missing_classifier_is_a_one_line_error(tmp_path):
+    r = launch("--config", "experiments/dcgan.py:quick", "--workdir", str(tmp_path / "w"), "--config.eval.every=3",
+               f"--config.eval.classifier_workdir={tmp_path / 'nothing'}")
+    assert r.returncode != 0
+    lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "classifier_mnist.py" in lines[0], r.stderr[-2000:]
