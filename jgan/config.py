@@ -45,6 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.generator.width = 64         # conv nets: base channel count
     c.model.generator.norm = "batch"     # 'batch' | 'layer' | 'none'
     c.model.generator.hidden = (1200, 1200)  # mlp: hidden layer sizes
+    c.model.generator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size (0 = none)
     c.model.discriminator = ml_collections.ConfigDict()
     c.model.discriminator.name = "dcgan28"   # one of jgan.models.DISCRIMINATORS
     c.model.discriminator.width = 64
@@ -52,6 +53,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.discriminator.hidden = (240, 240)  # mlp: hidden layer sizes
     c.model.discriminator.pieces = 5           # mlp: maxout pieces (1 = LeakyReLU)
     c.model.discriminator.dropout = 0.0        # mlp: dropout rate on input and hidden layers
+    c.model.discriminator.spectral_norm = True  # sngan_cnn/resnet: spectral normalisation
+    c.model.discriminator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size
 
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "non_saturating"   # one of jgan.losses.OBJECTIVES

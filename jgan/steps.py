@@ -79,15 +79,19 @@ class _Step:
         self.g_model, self.d_model, self.objective, self.cfg = g_model, d_model, objective, cfg
 
     # --- network applications (train mode: batch statistics, running averages updated)
+    # The updated 'batch_stats' are averaged over the data axis: BatchNorm's running
+    # moments are already global, but spectral norm's power-iteration vectors are computed
+    # from the device-varying parameter copies, so they must be made replicated again (their
+    # values are equal on every device: the parameters are).
     def g_forward(self, params, batch_stats, z):
         out, upd = self.g_model.apply({"params": params, "batch_stats": batch_stats}, z,
                                       train=True, mutable=["batch_stats"])
-        return out, upd.get("batch_stats", {})
+        return out, _pmean(upd.get("batch_stats", {}))
 
     def d_forward(self, params, batch_stats, x, key):
         out, upd = self.d_model.apply({"params": params, "batch_stats": batch_stats}, x,
                                       train=True, mutable=["batch_stats"], rngs={"dropout": key})
-        return out, upd.get("batch_stats", {})
+        return out, _pmean(upd.get("batch_stats", {}))
 
     # --- one discriminator update
     def d_update(self, state: GANState, real, it_key, d_index, keep_vjp: bool = False):

@@ -29,7 +29,7 @@ def launch(*args, cwd=ROOT):
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("experiment", ["wgan", "gan", "dcgan", "wgan_gp"])
+@pytest.mark.parametrize("experiment", ["wgan", "gan", "dcgan", "wgan_gp", "sngan"])
 def test_quick_variant_through_launch_writes_every_artefact(experiment, tmp_path):
     workdir = tmp_path / "run"
     r = launch("--config", f"experiments/{experiment}.py:quick", "--workdir", str(workdir))

@@ -8,6 +8,8 @@ import flax.linen as nn
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, MnistDiscriminator, MnistGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.models.packing import Packed
+from jgan.models.sngan import (ResNetDiscriminator, ResNetGenerator, SNGANStandardDiscriminator,
+                               SNGANStandardGenerator)
 
 
 def _gen_dcgan(cfg, shape):
@@ -35,8 +37,30 @@ def _dis_mlp(cfg, shape):
     return MLPDiscriminator(hidden=tuple(cfg.hidden), pieces=cfg.pieces, dropout=cfg.dropout)
 
 
-GENERATORS = {"dcgan": _gen_dcgan, "dcgan28": _gen_mnist, "mlp": _gen_mlp}
-DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "mlp": _dis_mlp}
+def _gen_sngan_cnn(cfg, shape):
+    return SNGANStandardGenerator(image_size=shape[0], channels=shape[-1], width=cfg.width,
+                                  norm=cfg.norm, attention_resolution=cfg.attention_resolution)
+
+
+def _gen_resnet(cfg, shape):
+    return ResNetGenerator(image_size=shape[0], channels=shape[-1], width=cfg.width, norm=cfg.norm,
+                           attention_resolution=cfg.attention_resolution)
+
+
+def _dis_sngan_cnn(cfg, shape):
+    return SNGANStandardDiscriminator(width=cfg.width, spectral_norm=cfg.spectral_norm,
+                                      attention_resolution=cfg.attention_resolution)
+
+
+def _dis_resnet(cfg, shape):
+    return ResNetDiscriminator(width=cfg.width, spectral_norm=cfg.spectral_norm,
+                               attention_resolution=cfg.attention_resolution)
+
+
+GENERATORS = {"dcgan": _gen_dcgan, "dcgan28": _gen_mnist, "mlp": _gen_mlp,
+              "sngan_cnn": _gen_sngan_cnn, "resnet": _gen_resnet}
+DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "mlp": _dis_mlp,
+                  "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet}
 
 
 def make_generator(cfg, data_shape: Sequence[int]) -> nn.Module:

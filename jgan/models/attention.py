@@ -19,7 +19,7 @@ identity at initialisation). No biases, no 1/sqrt(d) scaling, as in those implem
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

@@ -50,8 +50,8 @@ from jgan.models.attention import SelfAttention, maybe_sn
 from jgan.models.dcgan import DCGAN_INIT, _norm
 from jgan.models.layers import Conv, ConvTranspose, torch_padding
 
-__all__ = ["SNGANStandardGenerator", "SNGANStandardDiscriminator", "ResNetGenerator",
-           "ResNetDiscriminator", "SelfAttention", "maybe_sn", "generator_layout"]
+__all__ = ["DBlock", "GBlock", "ResNetDiscriminator", "ResNetGenerator", "SNGANStandardDiscriminator",
+           "SNGANStandardGenerator", "SelfAttention", "generator_layout", "maybe_sn"]
 
 
 def xavier(gain: float = 1.0):
