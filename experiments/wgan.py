@@ -6,7 +6,7 @@ every update (``optim.d.clip``, an optax chain); batch 64, z ~ N(0, I) of size 1
 the reference code, the critic gets 100 updates for the first 25 generator iterations and
 every 500th. Default: the embedded MNIST subset (4,500 training digits) at 28x28 with the
 DCGAN-style 28x28 conv G and critic at width 32, BatchNorm in both as in the paper's DCGAN
-critic; 10,000 generator iterations, about 13 minutes on 2 CPU cores. ``lsun64`` /
+critic; 8,000 generator iterations, 11-13 minutes on 2 CPU cores. ``lsun64`` /
 ``celeba64``: 64x64 RGB TFDS data with the paper's DCGAN-64 networks (width 64).
 
     python launch.py --config experiments/wgan.py
@@ -36,7 +36,7 @@ def get_config(variant: str | None = None):
     c.train.d_steps_long = 100
     c.train.long_first = 25
     c.train.long_every = 500
-    c.train.steps = 10_000
+    c.train.steps = 8000
     c.train.log_every = 50
     c.train.sample_every = 500
     c.train.checkpoint_every = 1000
