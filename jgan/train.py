@@ -264,7 +264,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
             if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
                 params = state.ema_params if state.ema_params is not None else state.g.params
                 result = evaluate(config, exp.g_model, params, state.g.batch_stats, workdir)
-                out.record(done, {f"eval/{k}": v for k, v in result.items()})
+                out.record(done, {f"eval/{name}": v for name, v in result.items()})
             if done % t.sample_every == 0 or done == t.steps or (
                     config.eval.every and done % config.eval.every == 0):
                 out.plot(config.name)

@@ -84,8 +84,9 @@ def real_features(config, extractor: Extractor, workdir: str) -> tuple[np.ndarra
         feats.append(f)
         logits.append(lg)
     feats, logits = np.concatenate(feats), np.concatenate(logits)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.savez(path, features=feats, logits=logits)
+    if jax.process_index() == 0:  # every process computes them; one writes the cache
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.savez(path, features=feats, logits=logits)
     return feats, logits
 
 
