@@ -6,6 +6,8 @@ generator when the run keeps one, with BatchNorm in inference mode.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,9 +69,21 @@ def interpolation_path(z: jax.Array, steps: int, kind: str) -> jax.Array:
     return jnp.concatenate(frames)
 
 
+@functools.lru_cache(maxsize=8)
+def make_sampler(g_model):
+    """Jitted ``(params, batch_stats, z) -> samples`` with G in inference mode (running BN
+    stats); cached per generator, so periodic evaluation does not recompile it."""
+
+    @jax.jit
+    def sample(params, batch_stats, z):
+        return g_model.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+
+    return sample
+
+
 def generate(g_model, params, batch_stats, z: jax.Array, batch_size: int = 256) -> np.ndarray:
     """G in inference mode over ``z [n, d]`` in chunks -> numpy ``[n, ...]``."""
-    fn = jax.jit(lambda p, bs, zz: g_model.apply({"params": p, "batch_stats": bs}, zz, train=False))
+    fn = make_sampler(g_model)
     out = [np.asarray(fn(params, batch_stats, z[i:i + batch_size])) for i in range(0, len(z), batch_size)]
     return np.concatenate(out)
 

@@ -34,6 +34,7 @@ from jgan import losses, optim, viz
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline, sources
 from jgan.eval.evaluate import evaluate
+from jgan.sampling import make_sampler
 from jgan.models import make_discriminator, make_generator
 from jgan.state import SAMPLES, GANState, create_state, stream_key
 from jgan.steps import StepConfig, StepFunctions, make_mesh, make_step_functions
@@ -90,16 +91,6 @@ def d_updates_at(step: int, t: ml_collections.ConfigDict) -> int:
     if t.d_steps_long and (step < t.long_first or (t.long_every and step % t.long_every == 0)):
         return t.d_steps_long
     return t.d_steps
-
-
-def make_sampler(g_model):
-    """``(params, batch_stats, z) -> samples`` with G in inference mode (running BN stats)."""
-
-    @jax.jit
-    def sample(params, batch_stats, z):
-        return g_model.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
-
-    return sample
 
 
 class _Outputs:
