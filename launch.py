@@ -26,7 +26,10 @@ flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate"],
                   "train (or resume); eval: the config's metrics for a checkpoint (eval.json); "
                   "sample: a grid from latent --seeds; interpolate: linear and spherical strips "
                   "through the latents of --seeds.")
-flags.DEFINE_string("seeds", "0-63", "Latent seeds for sample / interpolate, e.g. 0-15 or 3,7.")
+flags.DEFINE_string("seeds", "", "Latent seeds for sample / interpolate, e.g. 0-15 or 3,7 (default: 0-63 "
+                    "for an unconditional grid, 0-7 for conditional grids, 0-3 for interpolation).")
+flags.DEFINE_string("labels", "", "sample mode, label-conditioned G: the classes to draw, in order, one "
+                    "column each (e.g. 9,4,3,0,5); default: every class.")
 flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
 flags.DEFINE_integer("step", None, "Checkpoint step for sample / interpolate (default: latest).")
 flags.mark_flags_as_required(["config"])
@@ -110,9 +113,13 @@ def main(argv):
             except EvalError as e:
                 raise ConfigError(str(e)) from e
         elif FLAGS.mode == "sample":
-            print(sampling.write_sample_grid(config, workdir, sampling.parse_seeds(FLAGS.seeds), FLAGS.step))
+            default = "0-63" if config.model.conditioning == "none" else "0-7"
+            labels = [int(v) for v in FLAGS.labels.split(",") if v.strip()] if FLAGS.labels else None
+            for path in sampling.write_sample_grid(config, workdir, sampling.parse_seeds(FLAGS.seeds or default),
+                                                   FLAGS.step, labels=labels):
+                print(path)
         else:
-            for path in sampling.write_interpolations(config, workdir, sampling.parse_seeds(FLAGS.seeds),
+            for path in sampling.write_interpolations(config, workdir, sampling.parse_seeds(FLAGS.seeds or "0-3"),
                                                       FLAGS.frames, FLAGS.step):
                 print(path)
     except (ConfigError, DataError, CheckpointError, train.DivergenceError, ValueError) as e:

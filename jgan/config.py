@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from jgan import losses, penalties
-from jgan.models import DISCRIMINATORS, GENERATORS
+from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
 
 
 class ConfigError(ValueError):
@@ -27,7 +27,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.distributed.process_id = -1    # -1 = detect from the cluster environment
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' | 'ring8' | 'grid25'
+    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' | 'stacked_mnist' | 'ring8' | 'grid25'
     c.data.name = ""                 # TFDS dataset name (source 'tfds'), e.g. 'celeb_a'
     c.data.split = "train"           # split to train on
     c.data.data_dir = ""             # TFDS data_dir holding the prepared dataset ('' = TFDS default)
@@ -40,6 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.z_dim = 100              # latent size, z ~ N(0, I)
     c.model.pack = 1                 # PacGAN: D judges packs of this many samples (1 = plain GAN)
+    c.model.conditioning = "none"    # 'none' | 'concat' (cGAN) | 'projection' | 'acgan' | 'infogan'
+    c.model.num_classes = 10         # classes of the data labels; infogan: size of the categorical code
+    c.model.info_continuous = 2      # infogan: continuous codes ~ U(-1, 1)
     c.model.generator = ml_collections.ConfigDict()
     c.model.generator.name = "dcgan28"   # one of jgan.models.GENERATORS
     c.model.generator.width = 64         # conv nets: base channel count
@@ -60,6 +63,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.name = "non_saturating"   # one of jgan.losses.OBJECTIVES
     c.loss.penalty = "none"          # gradient penalty on D: 'none' | 'wgan_gp' | 'r1' | 'r2' | 'dragan'
     c.loss.penalty_weight = 10.0     # lambda (wgan_gp, dragan) or gamma (r1, r2)
+    c.loss.aux_weight = 1.0          # acgan: weight of the class loss; infogan: lambda of the MI bound
 
     c.optim = ml_collections.ConfigDict()
     for net in ("g", "d"):
@@ -113,12 +117,29 @@ def _positive(field: str, value, allow_zero: bool = False) -> None:
 
 def validate(c: ml_collections.ConfigDict) -> None:
     """Raise ``ConfigError`` (one sentence naming the field) for an invalid value."""
-    _choice("data.source", c.data.source, ("mnist_subset", "tfds", "ring8", "grid25"))
+    _choice("data.source", c.data.source, ("mnist_subset", "tfds", "stacked_mnist", "ring8", "grid25"))
     _positive("data.image_size", c.data.image_size, allow_zero=True)
     _positive("data.num_examples", c.data.num_examples)
     _positive("data.prefetch", c.data.prefetch, allow_zero=True)
     _positive("model.z_dim", c.model.z_dim)
     _positive("model.pack", c.model.pack)
+    _choice("model.conditioning", c.model.conditioning, CONDITIONING)
+    if c.model.conditioning != "none":
+        if c.model.num_classes < 2:
+            raise ConfigError(f"config.model.num_classes={c.model.num_classes} must be >= 2 for "
+                              f"model.conditioning={c.model.conditioning!r}.")
+        if c.model.pack > 1:
+            raise ConfigError(f"config.model.pack={c.model.pack} works with unconditional models only; "
+                              f"set model.pack=1 or model.conditioning='none'.")
+    if c.model.conditioning == "projection" and c.model.generator.name not in CONDITIONAL_BN_GENERATORS:
+        raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} has no conditional "
+                          f"BatchNorm for model.conditioning='projection'; use one of "
+                          f"{', '.join(CONDITIONAL_BN_GENERATORS)}.")
+    if c.model.conditioning == "projection" and c.model.generator.norm != "batch":
+        raise ConfigError("config.model.generator.norm must be 'batch' for model.conditioning='projection' "
+                          "(its generator uses class-conditional BatchNorm).")
+    _positive("model.info_continuous", c.model.info_continuous, allow_zero=True)
+    _positive("loss.aux_weight", c.loss.aux_weight, allow_zero=True)
     _choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
     _choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))
     for net in ("generator", "discriminator"):

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgan.conditioning import Conditioning, Latents, with_codes
 from jgan.state import EVAL, stream_key
 
 
@@ -69,22 +70,38 @@ def interpolation_path(z: jax.Array, steps: int, kind: str) -> jax.Array:
     return jnp.concatenate(frames)
 
 
+def fixed_latents(key, n: int, z_dim: int, cond: Conditioning) -> Latents:
+    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``; for conditional models
+    the labels (or InfoGAN's categorical code) cycle through the classes, ``arange(n) % K``,
+    so a grid with K columns shows one class per column; InfoGAN's continuous codes are
+    drawn from ``U(-1, 1)`` with ``fold_in(key, 2)``."""
+    z = jax.random.normal(key, (n, z_dim))
+    labels = jnp.arange(n, dtype=jnp.int32) % max(cond.num_classes, 1)
+    cont = jax.random.uniform(jax.random.fold_in(key, 2), (n, cond.num_continuous), minval=-1.0, maxval=1.0)
+    return with_codes(z, labels, cont, cond)
+
+
 @functools.lru_cache(maxsize=8)
 def make_sampler(g_model):
-    """Jitted ``(params, batch_stats, z) -> samples`` with G in inference mode (running BN
-    stats); cached per generator, so periodic evaluation does not recompile it."""
+    """Jitted ``(params, batch_stats, z, labels=None) -> samples`` with G in inference mode
+    (running BN stats); ``labels`` only for generators that take them. Cached per
+    generator, so periodic evaluation does not recompile it."""
 
     @jax.jit
-    def sample(params, batch_stats, z):
-        return g_model.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+    def sample(params, batch_stats, z, labels=None):
+        args = (z,) if labels is None else (z, labels)
+        return g_model.apply({"params": params, "batch_stats": batch_stats}, *args, train=False)
 
     return sample
 
 
-def generate(g_model, params, batch_stats, z: jax.Array, batch_size: int = 256) -> np.ndarray:
-    """G in inference mode over ``z [n, d]`` in chunks -> numpy ``[n, ...]``."""
+def generate(g_model, params, batch_stats, z: jax.Array, labels=None, batch_size: int = 256) -> np.ndarray:
+    """G in inference mode over ``z [n, d]`` (and ``labels [n]`` for generators that take
+    them) in chunks -> numpy ``[n, ...]``."""
     fn = make_sampler(g_model)
-    out = [np.asarray(fn(params, batch_stats, z[i:i + batch_size])) for i in range(0, len(z), batch_size)]
+    out = [np.asarray(fn(params, batch_stats, z[i:i + batch_size],
+                         None if labels is None else labels[i:i + batch_size]))
+           for i in range(0, len(z), batch_size)]
     return np.concatenate(out)
 
 
@@ -105,21 +122,84 @@ def restore_generator(config, workdir: str, step: int | None = None):
     return exp.g_model, params, state.g.batch_stats, int(state.step)
 
 
-def write_sample_grid(config, workdir: str, latent_seeds, step: int | None = None) -> str:
-    """``--mode sample``: a grid of G(z_seed) for ``latent_seeds``, row-major, to
-    ``workdir/samples/seeds_<first>-<last>_step_<step>.png``; returns the path."""
+TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)  # InfoGAN continuous codes, as in Chen et al. Fig. 2
+
+
+def seed_by_value_grid(z: jax.Array, labels, continuous, cond: Conditioning) -> Latents:
+    """Latents of a grid with one row per noise vector ``z [r, d]`` and one column per entry
+    of ``labels [c]`` / ``continuous [c, num_continuous]`` -> ``Latents`` of ``r * c`` rows."""
+    r, c = z.shape[0], len(labels)
+    zz = jnp.repeat(z, c, axis=0)
+    ll = jnp.tile(jnp.asarray(labels, jnp.int32), r)
+    uu = jnp.tile(jnp.asarray(continuous, jnp.float32).reshape(c, cond.num_continuous), (r, 1))
+    return with_codes(zz, ll, uu, cond)
+
+
+def conditional_grids(cond: Conditioning, z: jax.Array, latent_seeds, labels=None) -> dict[str, Latents]:
+    """The grids ``--mode sample`` writes for a conditional generator, ``{name: latents}``;
+    rows are latent seeds (rows of ``z``), columns what the grid varies:
+
+    * label-conditioned G: ``labels`` in the given order (default: every class), e.g. 9,4,3,0,5;
+    * InfoGAN: ``categorical``: the code's K values (continuous codes 0); ``continuous<j>``:
+      code j over ``TRAVERSAL_VALUES`` (the others 0; the categorical code of row i is
+      ``latent_seeds[i] % K``).
+    """
+    k = cond.num_classes
+    if cond.g_takes_labels:
+        cols = list(range(k)) if labels is None else list(labels)
+        name = "classes" if labels is None else "labels_" + "-".join(map(str, cols))
+        return {name: seed_by_value_grid(z, cols, np.zeros((len(cols), 0)), cond)}
+    grids = {"traversal_categorical": seed_by_value_grid(z, list(range(k)),
+                                                         np.zeros((k, cond.num_continuous)), cond)}
+    row_cat = jnp.asarray([s % k for s in latent_seeds], jnp.int32)
+    for j in range(cond.num_continuous):
+        vals = np.zeros((len(TRAVERSAL_VALUES), cond.num_continuous))
+        vals[:, j] = TRAVERSAL_VALUES
+        lat = seed_by_value_grid(z, [0] * len(TRAVERSAL_VALUES), vals, cond)
+        cats = jnp.repeat(row_cat, len(TRAVERSAL_VALUES))
+        grids[f"traversal_continuous{j}"] = with_codes(lat.z[:, :z.shape[1]], cats, lat.continuous, cond)
+    return grids
+
+
+def write_sample_grid(config, workdir: str, latent_seeds, step: int | None = None,
+                      labels=None) -> list[str]:
+    """``--mode sample``: grids of G for ``latent_seeds``; returns the paths written under
+    ``workdir/samples/``.
+
+    Unconditional G: one grid of G(z_seed), row-major (``seeds_<first>-<last>_step_<step>.png``).
+    Conditional G: rows = seeds, columns = ``labels`` (``labels_9-4-3-0-5_...png``, the
+    digits in that order) or every class (``classes_...png``, the class x seed grid). InfoGAN:
+    the traversal grids of :func:`conditional_grids`.
+    """
     import os
 
     from jgan import viz
+    from jgan.conditioning import from_config
 
+    cond = from_config(config)
+    if labels is not None and not cond.g_takes_labels:
+        raise ValueError(f"--labels needs a label-conditioned generator; {config.name} has "
+                         f"model.conditioning={config.model.conditioning!r}.")
+    if labels is not None and not all(0 <= y < cond.num_classes for y in labels):
+        raise ValueError(f"--labels must be in [0, {cond.num_classes}), got {list(labels)}.")
     g_model, params, bs, step = restore_generator(config, workdir, step)
-    images = generate(g_model, params, bs, latents(config.seed, latent_seeds, config.model.z_dim))
-    path = os.path.join(workdir, "samples", f"seeds_{latent_seeds[0]}-{latent_seeds[-1]}_step_{step:07d}.png")
-    if images.ndim == 2:
-        viz.save_scatter(images, path, title=f"{config.name} step {step}")
-    else:
-        viz.save_image_grid(images, path)
-    return path
+    z = latents(config.seed, latent_seeds, config.model.z_dim)
+    seeds = f"seeds_{latent_seeds[0]}-{latent_seeds[-1]}_step_{step:07d}.png"
+    if cond.kind == "none":
+        images = generate(g_model, params, bs, z)
+        path = os.path.join(workdir, "samples", seeds)
+        if images.ndim == 2:
+            viz.save_scatter(images, path, title=f"{config.name} step {step}")
+        else:
+            viz.save_image_grid(images, path)
+        return [path]
+    paths = []
+    for name, lat in conditional_grids(cond, z, latent_seeds, labels).items():
+        images = generate(g_model, params, bs, lat.z, lat.labels if cond.g_takes_labels else None)
+        path = os.path.join(workdir, "samples", f"{name}_{seeds}")
+        viz.save_image_grid(images, path, ncols=len(images) // len(latent_seeds))
+        paths.append(path)
+    return paths
 
 
 def write_interpolations(config, workdir: str, latent_seeds, frames: int = 8,
@@ -132,12 +212,19 @@ def write_interpolations(config, workdir: str, latent_seeds, frames: int = 8,
 
     if len(latent_seeds) < 2:
         raise ValueError("--mode interpolate needs at least two --seeds, e.g. --seeds 3,7.")
+    from jgan.conditioning import from_config
+
+    cond = from_config(config)
     g_model, params, bs, step = restore_generator(config, workdir, step)
     z = latents(config.seed, latent_seeds, config.model.z_dim)
     name = "-".join(map(str, latent_seeds))
     paths = []
     for kind in ("linear", "spherical"):
-        images = generate(g_model, params, bs, interpolation_path(z, frames, kind))
+        path_z = interpolation_path(z, frames, kind)
+        # conditional G: class / categorical code 0 and continuous codes 0 along the path
+        lat = with_codes(path_z, jnp.zeros(len(path_z), jnp.int32),
+                         jnp.zeros((len(path_z), cond.num_continuous)), cond)
+        images = generate(g_model, params, bs, lat.z, lat.labels if cond.g_takes_labels else None)
         if images.ndim != 4:
             raise ValueError(f"{config.name} generates {images.shape[1:]} points, not images: "
                              f"interpolation strips need an image generator.")

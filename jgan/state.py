@@ -21,6 +21,8 @@ import optax
 from flax import struct
 from flax.training import train_state
 
+from jgan.conditioning import Conditioning
+
 INIT, TRAIN, SAMPLES, EVAL = 0, 1, 2, 3
 
 
@@ -47,8 +49,8 @@ def stream_key(seed: int, stream: int) -> jax.Array:
     return jax.random.fold_in(root_key(seed), stream)
 
 
-def _init_network(model: nn.Module, key, example, tx: optax.GradientTransformation) -> TrainState:
-    variables = model.init({"params": key, "dropout": key}, example, train=False)
+def _init_network(model: nn.Module, key, args: tuple, tx: optax.GradientTransformation) -> TrainState:
+    variables = model.init({"params": key, "dropout": key}, *args, train=False)
     params = variables["params"]
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
                              batch_stats=variables.get("batch_stats", {}))
@@ -56,13 +58,14 @@ def _init_network(model: nn.Module, key, example, tx: optax.GradientTransformati
 
 def create_state(*, seed: int, g_model: nn.Module, d_model: nn.Module, z_dim: int,
                  data_shape, g_tx: optax.GradientTransformation,
-                 d_tx: optax.GradientTransformation, ema_decay: float) -> GANState:
+                 d_tx: optax.GradientTransformation, ema_decay: float,
+                 cond: Conditioning = Conditioning()) -> GANState:
     """Initialise both networks from ``fold_in(root(seed), INIT)``; step 0."""
     kg, kd = jax.random.split(stream_key(seed, INIT))
-    z = jnp.zeros((2, z_dim), jnp.float32)
+    z = jnp.zeros((2, z_dim + cond.code_dim), jnp.float32)
     x = jnp.zeros((12, *data_shape), jnp.float32)  # 12: divisible by any PacGAN pack 1-4
-    g = _init_network(g_model, kg, z, g_tx)
-    d = _init_network(d_model, kd, x, d_tx)
+    g = _init_network(g_model, kg, (z, jnp.zeros(2, jnp.int32)) if cond.g_takes_labels else (z,), g_tx)
+    d = _init_network(d_model, kd, (x, jnp.zeros(12, jnp.int32)) if cond.d_takes_labels else (x,), d_tx)
     ema = jax.tree.map(jnp.copy, g.params) if ema_decay > 0 else None
     return GANState(step=jnp.zeros((), jnp.int32), rng=stream_key(seed, TRAIN), g=g, d=d,
                     ema_params=ema)

@@ -32,6 +32,8 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jgan import penalties
+from jgan.conditioning import (Conditioning, Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
+                               split_output)
 from jgan.losses import Objective
 from jgan.state import GANState
 
@@ -47,21 +49,28 @@ class StepConfig:
     ema_decay: float = 0.0  # EMA of G's params; 0 = off
     penalty: str = "none"   # gradient penalty on D: 'none', 'wgan_gp', 'r1', 'r2', 'dragan'
     penalty_weight: float = 10.0  # lambda (WGAN-GP, DRAGAN) or gamma (R1, R2)
+    cond: Conditioning = Conditioning()  # labels / codes given to G and D (jgan.conditioning)
 
 
 def _device_key(key: jax.Array) -> jax.Array:
     return jax.random.fold_in(key, jax.lax.axis_index(AXIS))
 
 
-def _local_normal(key: jax.Array, local_batch: int, dim: int) -> jax.Array:
-    """This device's rows of one global ``[local_batch * devices, dim]`` N(0, I) draw.
+def _local_latents(key: jax.Array, local_batch: int, z_dim: int, cond: Conditioning) -> Latents:
+    """This device's rows of one global draw of ``local_batch * devices`` latents.
 
     Drawing the global batch and slicing it (instead of folding the device index into the
     key) makes z independent of the device count: 1 and 8 devices train on the same z.
     """
     n = jax.lax.axis_size(AXIS)
-    z = jax.random.normal(key, (local_batch * n, dim), jnp.float32)
-    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(AXIS) * local_batch, local_batch)
+    lat = draw_latents(key, local_batch * n, z_dim, cond)
+    start = jax.lax.axis_index(AXIS) * local_batch
+    return jax.tree.map(lambda v: jax.lax.dynamic_slice_in_dim(v, start, local_batch), lat)
+
+
+def _as_batch(reals) -> dict:
+    """A real batch as ``{'x': ..., 'label': ...}`` ('label' optional); a bare array is 'x'."""
+    return reals if isinstance(reals, dict) else {"x": reals}
 
 
 def _varying(tree):
@@ -83,27 +92,31 @@ class _Step:
     # moments are already global, but spectral norm's power-iteration vectors are computed
     # from the device-varying parameter copies, so they must be made replicated again (their
     # values are equal on every device: the parameters are).
-    def g_forward(self, params, batch_stats, z):
-        out, upd = self.g_model.apply({"params": params, "batch_stats": batch_stats}, z,
-                                      train=True, mutable=["batch_stats"])
+    def g_forward(self, params, batch_stats, lat: Latents):
+        out, upd = self.g_model.apply({"params": params, "batch_stats": batch_stats},
+                                      *g_args(lat, self.cfg.cond), train=True, mutable=["batch_stats"])
         return out, _pmean(upd.get("batch_stats", {}))
 
-    def d_forward(self, params, batch_stats, x, key):
-        out, upd = self.d_model.apply({"params": params, "batch_stats": batch_stats}, x,
-                                      train=True, mutable=["batch_stats"], rngs={"dropout": key})
-        return out, _pmean(upd.get("batch_stats", {}))
+    def d_forward(self, params, batch_stats, x, labels, key):
+        """``((logits [N], aux or None), updated batch_stats)``."""
+        out, upd = self.d_model.apply({"params": params, "batch_stats": batch_stats},
+                                      *d_args(x, labels, self.cfg.cond), train=True,
+                                      mutable=["batch_stats"], rngs={"dropout": key})
+        return split_output(out, self.cfg.cond), _pmean(upd.get("batch_stats", {}))
 
     # --- one discriminator update
-    def d_update(self, state: GANState, real, it_key, d_index, keep_vjp: bool = False):
+    def d_update(self, state: GANState, batch, it_key, d_index, keep_vjp: bool = False):
+        cond = self.cfg.cond
+        real, real_labels = batch["x"], batch.get("label")
         kz, kr, kf = jax.random.split(jax.random.fold_in(jax.random.fold_in(it_key, 0), d_index), 3)
-        z = _local_normal(kz, real.shape[0], self.cfg.z_dim)
+        lat = _local_latents(kz, real.shape[0], self.cfg.z_dim, cond)
         kr, kf = _device_key(kr), _device_key(kf)  # dropout masks: per device
         g = state.g
         if keep_vjp:  # this G forward is reused by the G update
-            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, z),
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
                                         _varying(g.params), has_aux=True)
         else:
-            fake, g_bs = self.g_forward(g.params, g.batch_stats, z)
+            fake, g_bs = self.g_forward(g.params, g.batch_stats, lat)
             g_vjp = None
         fake = jax.lax.stop_gradient(fake)
         d = state.d
@@ -111,12 +124,17 @@ class _Step:
         kp = _device_key(jax.random.fold_in(kz, 1))
 
         def loss_fn(params):
-            real_logits, bs = self.d_forward(params, d.batch_stats, real, kr)
-            fake_logits, bs = self.d_forward(params, bs, fake, kf)
+            (real_logits, aux_real), bs = self.d_forward(params, d.batch_stats, real, real_labels, kr)
+            (fake_logits, aux_fake), bs = self.d_forward(params, bs, fake, lat.labels, kf)
             loss = self.objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
             aux = {"d_loss": loss, "d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
+            if cond.d_has_aux:
+                extra, extra_metrics = d_aux_loss(aux_real, aux_fake, real_labels, lat, cond)
+                loss = loss + extra
+                aux.update(extra_metrics)
             if self.cfg.penalty != "none":
-                penalty, norms = self.penalty(params, d.batch_stats, real, fake, kp)
+                penalty, norms = self.penalty(params, d.batch_stats, real, fake, real_labels,
+                                              lat.labels, kp)
                 loss = loss + penalty
                 aux.update(d_penalty=penalty, d_input_grad_norm=jnp.mean(norms))
             return loss, (bs, aux)
@@ -127,67 +145,77 @@ class _Step:
         metrics = _pmean(aux)
         metrics["d_grad_norm"] = optax.tree.norm(grads)
         state = state.replace(g=g.replace(batch_stats=g_bs), d=d)
-        return state, metrics, (fake, g_vjp, g_bs)
+        return state, metrics, (fake, g_vjp, g_bs, lat)
 
-    def penalty(self, params, batch_stats, real, fake, key):
+    def penalty(self, params, batch_stats, real, fake, real_labels, fake_labels, key):
         """``(weighted penalty, per-example ||grad_x D|| [N])`` of ``cfg.penalty`` (see
         ``jgan.penalties``); D in train mode, its state updates discarded. Interpolation
-        draws use a per-device key."""
-        d_fn = lambda x: self.d_forward(params, batch_stats, x, key)[0]  # noqa: E731
+        draws use a per-device key. A label-conditioned D is evaluated with the real labels
+        (R1, DRAGAN, and WGAN-GP's interpolates) or the fake ones (R2)."""
+        def d_fn(labels):
+            return lambda x: self.d_forward(params, batch_stats, x, labels, key)[0][0]
         w = self.cfg.penalty_weight
         name = self.cfg.penalty
         if name == "wgan_gp":
-            return penalties.wgan_gp(d_fn, real, fake, key, weight=w)
+            return penalties.wgan_gp(d_fn(real_labels), real, fake, key, weight=w)
         if name == "r1":
-            return penalties.r1(d_fn, real, gamma=w)
+            return penalties.r1(d_fn(real_labels), real, gamma=w)
         if name == "r2":
-            return penalties.r2(d_fn, fake, gamma=w)
+            return penalties.r2(d_fn(fake_labels), fake, gamma=w)
         if name == "dragan":
-            return penalties.dragan(d_fn, real, key, weight=w)
+            return penalties.dragan(d_fn(real_labels), real, key, weight=w)
         raise ValueError(f"unknown penalty {name!r}")
 
     # --- the D phase: updates d_offset .. d_offset + k - 1
     def d_phase(self, state: GANState, reals, d_offset, keep_last_vjp: bool = False):
         """k = ``reals.shape[0]`` D updates; metrics are those of the last one."""
         it_key = jax.random.fold_in(state.rng, state.step)
-        k = reals.shape[0]
+        k = reals["x"].shape[0]
+        at = lambda j: jax.tree.map(lambda v: v[j], reals)  # noqa: E731
         n_plain = k - 1 if keep_last_vjp else k
         metrics, kept = None, None
         if self.cfg.unroll:
             for j in range(n_plain):
-                state, metrics, _ = self.d_update(state, reals[j], it_key, d_offset + j)
+                state, metrics, _ = self.d_update(state, at(j), it_key, d_offset + j)
         elif n_plain:
             def body(st, inp):
                 st, m, _ = self.d_update(st, inp[0], it_key, d_offset + inp[1])
                 return st, m
-            state, ms = jax.lax.scan(body, state, (reals[:n_plain], jnp.arange(n_plain)))
+            head = jax.tree.map(lambda v: v[:n_plain], reals)
+            state, ms = jax.lax.scan(body, state, (head, jnp.arange(n_plain)))
             metrics = jax.tree.map(lambda v: v[-1], ms)
         if keep_last_vjp:
-            state, metrics, kept = self.d_update(state, reals[k - 1], it_key, d_offset + k - 1,
+            state, metrics, kept = self.d_update(state, at(k - 1), it_key, d_offset + k - 1,
                                                  keep_vjp=True)
         return state, metrics, kept
 
     # --- the G update
-    def g_update(self, state: GANState, kept, real):
+    def g_update(self, state: GANState, kept, batch):
+        cond = self.cfg.cond
+        real = batch["x"]
         it_key = jax.random.fold_in(state.rng, state.step)
         g, d = state.g, state.d
         if kept is not None:
-            fake, g_vjp, g_bs = kept
+            fake, g_vjp, g_bs, lat = kept
         else:
-            z = _local_normal(jax.random.fold_in(it_key, 1), real.shape[0], self.cfg.z_dim)
-            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, z),
+            lat = _local_latents(jax.random.fold_in(it_key, 1), real.shape[0], self.cfg.z_dim, cond)
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
                                         _varying(g.params), has_aux=True)
         kd = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 1))
         real_logits = None
         if self.objective.g_needs_real:  # relativistic losses compare with D on real data
             kr = _device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 2))
-            real_logits, _ = self.d_forward(d.params, d.batch_stats, real, kr)
+            (real_logits, _), _ = self.d_forward(d.params, d.batch_stats, real, batch.get("label"), kr)
 
         def objective(fake):  # D in train mode; its running statistics are not updated here
-            logits, _ = self.d_forward(d.params, d.batch_stats, fake, kd)
-            return self.objective.g_loss(fake_logits=logits, real_logits=real_logits)
+            (logits, aux), _ = self.d_forward(d.params, d.batch_stats, fake, lat.labels, kd)
+            loss = self.objective.g_loss(fake_logits=logits, real_logits=real_logits)
+            if not cond.d_has_aux:
+                return loss, (loss, {})
+            extra, extra_metrics = g_aux_loss(aux, lat, cond)
+            return loss + extra, (loss, extra_metrics)
 
-        loss, dfake = jax.value_and_grad(objective)(fake)
+        (_, (loss, extra_metrics)), dfake = jax.value_and_grad(objective, has_aux=True)(fake)
         (grads,) = g_vjp(dfake)
         grads = _pmean(grads)
         g = g.apply_gradients(grads=grads, batch_stats=g_bs)
@@ -195,18 +223,23 @@ class _Step:
         if ema is not None:
             decay = self.cfg.ema_decay
             ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, g.params)
-        metrics = {"g_loss": jax.lax.pmean(loss, AXIS), "g_grad_norm": optax.tree.norm(grads)}
+        metrics = {"g_loss": jax.lax.pmean(loss, AXIS), "g_grad_norm": optax.tree.norm(grads),
+                   **_pmean(extra_metrics)}
         return state.replace(g=g, ema_params=ema, step=state.step + 1), metrics
 
     # --- public per-device functions
     def train_step(self, state: GANState, reals, d_offset) -> tuple[GANState, Metrics]:
-        """``reals [k, B_local, ...]``: k D updates (indices d_offset..) then one G update."""
+        """``reals``: ``{'x': [k, B_local, ...], 'label': [k, B_local]}`` (labels only for
+        label-conditioned models; a bare array is 'x'): k D updates (indices d_offset..) then
+        one G update."""
+        reals = _as_batch(reals)
         state, d_metrics, kept = self.d_phase(state, reals, d_offset, keep_last_vjp=self.cfg.reuse_fake)
-        state, g_metrics = self.g_update(state, kept, reals[-1])
+        state, g_metrics = self.g_update(state, kept, jax.tree.map(lambda v: v[-1], reals))
         return state, {**d_metrics, **g_metrics}
 
     def d_only_step(self, state: GANState, reals, d_offset) -> tuple[GANState, Metrics]:
-        """``reals [k, B_local, ...]``: k D updates (indices d_offset..), no G update."""
+        """As ``train_step`` without the G update."""
+        reals = _as_batch(reals)
         state, metrics, _ = self.d_phase(state, reals, d_offset)
         return state, metrics
 
@@ -219,10 +252,10 @@ class StepFunctions:
     d_only_step: Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
     mesh: jax.sharding.Mesh
 
-    def shard_reals(self, reals) -> jax.Array:
-        """Place a host array ``[k, B, ...]`` (this process's part of B) on the mesh."""
+    def shard_reals(self, reals):
+        """Place host arrays ``[k, B, ...]`` (a pytree; this process's part of B) on the mesh."""
         sharding = NamedSharding(self.mesh, P(None, AXIS))
-        return jax.make_array_from_process_local_data(sharding, reals)
+        return jax.tree.map(lambda v: jax.make_array_from_process_local_data(sharding, v), reals)
 
     def replicate(self, tree):
         """Place a pytree replicated on every device of the mesh."""

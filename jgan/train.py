@@ -29,12 +29,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jgan import conditioning
 from jgan import config as config_lib
 from jgan import losses, optim, viz
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline, sources
-from jgan.eval.evaluate import evaluate
-from jgan.sampling import make_sampler
+from jgan.eval.evaluate import check_evaluator, evaluate
+from jgan.sampling import fixed_latents, make_sampler
 from jgan.models import make_discriminator, make_generator
 from jgan.state import SAMPLES, GANState, create_state, stream_key
 from jgan.steps import StepConfig, StepFunctions, make_mesh, make_step_functions
@@ -55,6 +56,7 @@ class Experiment:
     d_model: Any
     state: GANState          # freshly initialised, replicated on the mesh
     fns: StepFunctions
+    cond: conditioning.Conditioning
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -64,8 +66,16 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     probe = pipeline.load_batch(source, np.array([0]), image_size=config.data.image_size,
                                 channels=config.data.channels)
     data_shape = tuple(probe["x"].shape[1:])
-    g_model = make_generator(config.model.generator, data_shape)
-    d_model = make_discriminator(config.model.discriminator, data_shape, config.model.pack)
+    cond = conditioning.from_config(config)
+    if cond.uses_data_labels and not 0 <= int(probe["label"][0]) < cond.num_classes:
+        raise sources.DataError(
+            f"model.conditioning={config.model.conditioning!r} needs labels in [0, model.num_classes="
+            f"{cond.num_classes}), but the data's first label is {int(probe['label'][0])}; use labelled "
+            f"data or set model.num_classes.")
+    m = config.model
+    g_model = make_generator(m.generator, data_shape, m.conditioning, cond.num_classes)
+    d_model = make_discriminator(m.discriminator, data_shape, m.pack, m.conditioning, cond.num_classes,
+                                 cond.num_continuous)
     mesh = make_mesh()
     if config.train.batch_size % (mesh.size * config.model.pack):
         raise config_lib.ConfigError(
@@ -76,13 +86,13 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                          z_dim=config.model.z_dim, data_shape=data_shape,
                          g_tx=optim.make_optimizer(config.optim.g),
                          d_tx=optim.make_optimizer(config.optim.d),
-                         ema_decay=config.train.ema_decay)
+                         ema_decay=config.train.ema_decay, cond=cond)
     step_cfg = StepConfig(z_dim=config.model.z_dim, reuse_fake=config.train.reuse_fake,
                           unroll=config.train.unroll_d,
                           ema_decay=config.train.ema_decay, penalty=config.loss.penalty,
-                          penalty_weight=config.loss.penalty_weight)
+                          penalty_weight=config.loss.penalty_weight, cond=cond)
     fns = make_step_functions(g_model, d_model, losses.get_objective(config.loss.name), step_cfg, mesh)
-    return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns)
+    return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns, cond)
 
 
 def d_updates_at(step: int, t: ml_collections.ConfigDict) -> int:
@@ -164,6 +174,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     initialize_distributed(config.distributed)
     exp = build(config)
     t = config.train
+    if config.eval.every:
+        check_evaluator(config)
     is_main = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
 
@@ -193,14 +205,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
             f.write(config.to_json(indent=2))
     out = _Outputs(workdir, start, is_main)
     sample = make_sampler(exp.g_model)
-    z_fixed = jax.random.normal(stream_key(config.seed, SAMPLES), (t.num_samples, config.model.z_dim))
+    lat_fixed = fixed_latents(stream_key(config.seed, SAMPLES), t.num_samples, config.model.z_dim, exp.cond)
+    labels_fixed = lat_fixed.labels if exp.cond.g_takes_labels else None
+    ncols = exp.cond.num_classes if exp.cond.kind != "none" else None  # one column per class / code
     toy_modes = sources.TOY_MIXTURES.get(config.data.source)
 
     def write_samples(st: GANState, step: int) -> None:
         # Every process runs the sampler (the state spans all processes' devices); process 0 writes.
         variants = [("", st.g.params)] + ([("ema_", st.ema_params)] if st.ema_params is not None else [])
         for prefix, params in variants:
-            x = np.asarray(jax.device_get(sample(params, st.g.batch_stats, z_fixed)))
+            x = np.asarray(jax.device_get(sample(params, st.g.batch_stats, lat_fixed.z, labels_fixed)))
             if not is_main:
                 continue
             path = os.path.join(workdir, "samples", f"{prefix}step_{step:07d}.png")
@@ -208,7 +222,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
                 viz.save_scatter(x, path, modes=toy_modes[0]() if toy_modes else None,
                                  title=f"{config.name} step {step}")
             else:
-                viz.save_image_grid(x, path)
+                viz.save_image_grid(x, path, ncols=ncols)
 
     pending: list[tuple[int, dict]] = []
     last: dict[str, float] = {}
@@ -235,14 +249,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     bar = tqdm(total=t.steps, initial=start, desc=config.name, unit="it", dynamic_ncols=True,
                disable=not is_main, mininterval=1.0)
     k = t.d_steps
+    keys = ("x", "label") if exp.cond.uses_data_labels else ("x",)
+
+    def stack(bs: list[dict]) -> dict:
+        return {name: np.stack([b[name] for b in bs]) for name in keys}
+
     try:
         for step in range(start, t.steps):
             n_d = d_updates_at(step, t)
-            batches = [next(data_iter)["x"] for _ in range(n_d)]
+            batches = [next(data_iter) for _ in range(n_d)]
             for c in range(n_d // k - 1):  # extra critic updates before the full step
-                reals = exp.fns.shard_reals(np.stack(batches[c * k:(c + 1) * k]))
+                reals = exp.fns.shard_reals(stack(batches[c * k:(c + 1) * k]))
                 state, _ = exp.fns.d_only_step(state, reals, jnp.int32(c * k))
-            reals = exp.fns.shard_reals(np.stack(batches[n_d - k:]))
+            reals = exp.fns.shard_reals(stack(batches[n_d - k:]))
             state, metrics = exp.fns.train_step(state, reals, jnp.int32(n_d - k))
             pending.append((step + 1, metrics))
             done = step + 1
@@ -252,6 +271,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
                 flush()
             if done % t.sample_every == 0 or done == t.steps:
                 write_samples(state, done)
+            if save_now:  # before evaluating: a failing evaluation must not lose the checkpoint
+                ckpt.save(done, state, data_iter, config_dict)
             if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
                 params = state.ema_params if state.ema_params is not None else state.g.params
                 result = evaluate(config, exp.g_model, params, state.g.batch_stats, workdir)
@@ -259,8 +280,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
             if done % t.sample_every == 0 or done == t.steps or (
                     config.eval.every and done % config.eval.every == 0):
                 out.plot(config.name)
-            if save_now:
-                ckpt.save(done, state, data_iter, config_dict)
     finally:
         bar.close()
         out.close()

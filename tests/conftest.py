@@ -4,3 +4,28 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import importlib.util  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_experiment(path, variant=None):
+    """``get_config(variant)`` of an experiment file (path relative to the repository)."""
+    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
+@pytest.fixture(scope="session")
+def mnist_classifier_dir(tmp_path_factory):
+    """Workdir of the quick MNIST classifier (experiments/classifier_mnist.py:quick), trained
+    once per test session and shared by every test that evaluates digit models."""
+    from jgan.eval import classifier
+
+    workdir = str(tmp_path_factory.mktemp("mnist_classifier"))
+    classifier.train_classifier(load_experiment("experiments/classifier_mnist.py", "quick"), workdir)
+    return workdir

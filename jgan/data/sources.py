@@ -1,4 +1,5 @@
-"""Random-access data sources: the embedded MNIST subset, TFDS datasets, toy 2D mixtures.
+"""Random-access data sources: the embedded MNIST subset, Stacked MNIST, TFDS datasets, toy
+2D mixtures.
 
 Every source is a sequence (``len`` and ``__getitem__``) of examples
 ``{'x': array, 'label': int32}``. Images are ``uint8 [H, W, C]`` at the source's native
@@ -87,6 +88,49 @@ def mnist_subset_split(split: str, holdout: int) -> ArraySource:
     else:
         raise DataError(f"data.split={split!r} is not one of 'train', 'test', 'all' for the MNIST subset.")
     return ArraySource(images[idx], labels[idx])
+
+
+# ----------------------------------------------------------------------------- Stacked MNIST
+
+
+class StackedMnist:
+    """Stacked MNIST (Metz et al. 2017; VEEGAN; PacGAN): three digits as the R, G, B channels.
+
+    Example ``i`` is digits ``triples[i] = (a, b, c)`` of ``digits`` stacked as channels,
+    ``uint8 [28, 28, 3]``, with label ``100 * y_a + 10 * y_b + y_c`` (one of 1,000 modes).
+    Only the index triples are stored; images are assembled when read.
+    """
+
+    def __init__(self, digits: ArraySource, triples: np.ndarray):
+        triples = np.asarray(triples)
+        if triples.ndim != 2 or triples.shape[1] != 3:
+            raise ValueError(f"index triples [n, 3] expected, got shape {triples.shape}")
+        self.digits, self.triples = digits, triples
+        y = digits.labels.astype(np.int32)[triples]
+        self.labels = (100 * y[:, 0] + 10 * y[:, 1] + y[:, 2]).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.triples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        x, labels = self.get_batch(np.array([i]))
+        return {"x": x[0], "label": labels[0]}
+
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = self.triples[np.asarray(indices)]                   # [b, 3]
+        x = self.digits.x[t, :, :, 0]                           # [b, 3, 28, 28]
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1)), self.labels[indices]
+
+
+def stacked_mnist(split: str, holdout: int, num_examples: int, seed: int) -> StackedMnist:
+    """``num_examples`` Stacked-MNIST images from digits of ``mnist_subset_split(split, holdout)``.
+
+    Each example's three digits are drawn uniformly with replacement (as in the PacGAN code),
+    once, from ``numpy.random.default_rng(seed)``: a fixed, finite training set.
+    """
+    digits = mnist_subset_split(split, holdout)
+    triples = np.random.default_rng(seed).integers(len(digits), size=(num_examples, 3))
+    return StackedMnist(digits, triples.astype(np.int32))
 
 
 # ----------------------------------------------------------------------------- toy 2D mixtures
@@ -184,15 +228,18 @@ class _TfdsAdapter:
 
 
 def make_source(data_cfg, seed: int) -> Sequence[dict[str, Any]]:
-    """The source named by ``config.data.source`` ('mnist_subset', 'tfds', 'ring8', 'grid25')."""
+    """The source named by ``config.data.source`` ('mnist_subset', 'tfds', 'stacked_mnist',
+    'ring8', 'grid25')."""
     kind = data_cfg.source
     if kind == "mnist_subset":
         return mnist_subset_split(data_cfg.split, data_cfg.holdout)
+    if kind == "stacked_mnist":
+        return stacked_mnist(data_cfg.split, data_cfg.holdout, data_cfg.num_examples, seed)
     if kind == "tfds":
         if not data_cfg.name:
             raise DataError("data.source='tfds' needs data.name, e.g. --config.data.name=celeb_a.")
         return tfds_source(data_cfg.name, data_cfg.split, data_cfg.data_dir or None)
     if kind in TOY_MIXTURES:
         return toy_mixture(kind, data_cfg.num_examples, seed)
-    raise DataError(f"data.source={kind!r} is not one of 'mnist_subset', 'tfds', "
+    raise DataError(f"data.source={kind!r} is not one of 'mnist_subset', 'tfds', 'stacked_mnist', "
                     f"{', '.join(repr(k) for k in TOY_MIXTURES)}.")

@@ -9,6 +9,11 @@ What is measured depends on the data (``config.data.source``):
   density/coverage against the training digits, and the classifier's IS-style score.
 * ``tfds`` RGB data: pool3 features and logits of the FID Inception-v3
   (``eval.inception_weights``): FID, KID, precision/recall, density/coverage, IS.
+* ``stacked_mnist``: the mode metrics of Stacked MNIST (Metz et al. 2017; PacGAN): jgan's
+  MNIST classifier labels each channel of ``eval.num_samples`` (26,000 in
+  ``experiments/stacked_mnist.py``) samples; modes = distinct digit triples (of 1,000), and
+  the KL of the triple histogram to uniform. No feature metrics: there is no Stacked-MNIST
+  feature extractor (the classifier's features are of single digits).
 
 Real features are computed once and cached in ``<workdir>/eval_cache/`` keyed by
 dataset, split, extractor and sample count. Evaluation noise is the run's EVAL stream, so
@@ -19,11 +24,13 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jgan.data import pipeline, sources
 from jgan.eval import metrics as M
 from jgan.eval import modes
+from jgan.conditioning import Latents, from_config, with_codes
 from jgan.sampling import generate
 from jgan.state import EVAL, stream_key
 
@@ -90,23 +97,109 @@ def real_features(config, extractor: Extractor, workdir: str) -> tuple[np.ndarra
     return feats, logits
 
 
+def stacked_mnist_metrics(config, samples) -> dict[str, float]:
+    """Stacked-MNIST mode metrics of ``samples [n, 28, 28, 3]`` in [-1, 1].
+
+    Each channel is labelled with jgan's MNIST classifier (``eval.classifier_workdir``); the
+    triples (R, G, B) give ``{'modes/modes': distinct triples, 'modes/kl': KL(p || uniform
+    over 1,000)}`` (``jgan.eval.modes.stacked_mnist_mode_metrics``).
+    """
+    from jgan.eval import classifier
+    x = np.asarray(samples)
+    if x.ndim != 4 or x.shape[1:] != (28, 28, 3):
+        raise EvalError(f"Stacked-MNIST metrics need samples [n, 28, 28, 3], got shape {x.shape}; "
+                        f"set data.image_size=28 and data.channels=3.")
+    try:
+        model, variables = classifier.load_classifier(config.eval.classifier_workdir)
+    except classifier.ClassifierError as e:
+        raise EvalError(str(e)) from e
+    digits = np.moveaxis(x, -1, 0).reshape(3 * len(x), 28, 28, 1)  # all R, then all G, then all B
+    logits, _ = classifier.classifier_outputs(model, variables, digits)
+    labels = np.argmax(logits, axis=1).reshape(3, len(x)).T  # [n, 3]
+    return {f"modes/{k}": float(v) for k, v in modes.stacked_mnist_mode_metrics(labels).items()}
+
+
+def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
+    """The fixed evaluation latents of a run: z = :func:`eval_noise`; for conditional models
+    the labels (or InfoGAN's categorical code) are balanced, ``arange(n) % K``, and InfoGAN's
+    continuous codes are drawn from ``U(-1, 1)`` with the EVAL stream."""
+    z = eval_noise(seed, n, z_dim)
+    labels = jnp.arange(n, dtype=jnp.int32) % max(cond.num_classes, 1)
+    cont = jax.random.uniform(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2),
+                              (n, cond.num_continuous), minval=-1.0, maxval=1.0)
+    return with_codes(z, labels, cont, cond)
+
+
+def conditional_metrics(predicted: np.ndarray, labels: np.ndarray, cond) -> dict[str, float]:
+    """How well a conditional MNIST generator follows its labels, from the MNIST
+    classifier's predictions ``[n]`` of samples drawn with ``labels [n]``:
+
+    * label-conditioned G (cGAN, projection, AC-GAN): ``label_accuracy``, the fraction of
+      samples classified as the label they were drawn with;
+    * InfoGAN: ``code_purity``, the fraction of samples whose predicted digit is the most
+      frequent digit among samples with the same categorical code (unsupervised: the code's
+      values are not digits, so each value is matched to its majority digit), and
+      ``code_digits``, the number of distinct digits those majorities cover (10 = every
+      digit has its own code value).
+    """
+    if cond.g_takes_labels:
+        return {"label_accuracy": float(np.mean(predicted == labels))}
+    majority = {c: np.bincount(predicted[labels == c], minlength=10).argmax()
+                for c in np.unique(labels)}
+    hits = sum(int(np.sum(predicted[labels == c] == m)) for c, m in majority.items())
+    return {"code_purity": hits / len(labels), "code_digits": float(len(set(majority.values())))}
+
+
+def _feature_work(config, cond) -> tuple[list[str], bool]:
+    """``(feature metrics wanted, whether conditional digit metrics apply)`` for image data."""
+    wanted = [m for m in config.eval.metrics if m in FEATURE_METRICS]
+    digit_labels = cond.kind != "none" and config.data.channels == 1 and config.data.image_size == 28
+    return wanted, digit_labels
+
+
+def check_evaluator(config) -> None:
+    """Raise ``EvalError`` now if evaluating this config would fail later for want of its
+    feature extractor (the MNIST classifier or the Inception weights), so a run with
+    ``eval.every`` stops before training rather than at its first evaluation."""
+    if config.data.source in sources.TOY_MIXTURES:
+        return
+    if config.data.source == "stacked_mnist":
+        from jgan.eval import classifier
+        try:
+            classifier.load_classifier(config.eval.classifier_workdir)
+        except classifier.ClassifierError as e:
+            raise EvalError(str(e)) from e
+        return
+    wanted, digit_labels = _feature_work(config, from_config(config))
+    if wanted or digit_labels:
+        Extractor(config)
+
+
 def evaluate(config, g_model, params, batch_stats, workdir: str) -> dict[str, float]:
     """The metrics of ``config.eval.metrics`` for G(params) -> ``{name: value}``."""
     e = config.eval
-    z = eval_noise(config.seed, e.num_samples, config.model.z_dim)
-    samples = generate(g_model, params, batch_stats, z)
+    cond = from_config(config)
+    lat = eval_latents(config.seed, e.num_samples, config.model.z_dim, cond)
+    samples = generate(g_model, params, batch_stats, lat.z, lat.labels if cond.g_takes_labels else None)
     out: dict[str, float] = {}
+    if config.data.source == "stacked_mnist":
+        out.update(stacked_mnist_metrics(config, samples))
+        return out
     if config.data.source in sources.TOY_MIXTURES:
         modes_fn, std = sources.TOY_MIXTURES[config.data.source]
         out.update({f"modes/{k}": float(v) for k, v in
                     modes.mixture_mode_metrics(samples, modes_fn(), std).items()})
         return out
-    wanted = [m for m in e.metrics if m in FEATURE_METRICS]
-    if not wanted:
+    wanted, digit_labels = _feature_work(config, cond)
+    if not wanted and not digit_labels:
         return out
     extractor = Extractor(config)
-    real_f, _ = real_features(config, extractor, workdir)
     fake_f, fake_logits = extractor(samples)
+    if digit_labels:  # conditional MNIST models: do the samples show their class / code?
+        out.update(conditional_metrics(np.argmax(fake_logits, -1), np.asarray(lat.labels), cond))
+    if not wanted:
+        return out
+    real_f, _ = real_features(config, extractor, workdir)
     if "fid" in wanted:
         out["fid"] = M.fid(real_f, fake_f)
     if "kid" in wanted:

@@ -1,4 +1,5 @@
-"""Generator and discriminator networks, chosen by ``config.model.{generator,discriminator}.name``."""
+"""Generator and discriminator networks, chosen by ``config.model.{generator,discriminator}.name``
+and wrapped for ``config.model.conditioning`` (see ``jgan.models.conditional``)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,17 +8,20 @@ import flax.linen as nn
 
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, MnistDiscriminator, MnistGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jgan.models.conditional import (AuxHeadDiscriminator, LabelConcatDiscriminator, LabelConcatGenerator,
+                                     ProjectionDiscriminator)
 from jgan.models.packing import Packed
 from jgan.models.sngan import (ResNetDiscriminator, ResNetGenerator, SNGANStandardDiscriminator,
                                SNGANStandardGenerator)
 
 
-def _gen_dcgan(cfg, shape):
-    return DCGANGenerator(image_size=shape[0], channels=shape[-1], width=cfg.width, norm=cfg.norm)
+def _gen_dcgan(cfg, shape, num_classes=0):
+    return DCGANGenerator(image_size=shape[0], channels=shape[-1], width=cfg.width, norm=cfg.norm,
+                          num_classes=num_classes)
 
 
-def _gen_mnist(cfg, shape):
-    return MnistGenerator(channels=shape[-1], width=cfg.width, norm=cfg.norm)
+def _gen_mnist(cfg, shape, num_classes=0):
+    return MnistGenerator(channels=shape[-1], width=cfg.width, norm=cfg.norm, num_classes=num_classes)
 
 
 def _gen_mlp(cfg, shape):
@@ -63,13 +67,53 @@ DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "mlp": _dis_mlp,
                   "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet}
 
 
-def make_generator(cfg, data_shape: Sequence[int]) -> nn.Module:
-    """The generator named by ``cfg.name`` for samples of ``data_shape`` (no batch dim)."""
-    return GENERATORS[cfg.name](cfg, tuple(data_shape))
+# generators with class-conditional BatchNorm (the projection cGAN's G)
+CONDITIONAL_BN_GENERATORS = ("dcgan", "dcgan28")
+CONDITIONING = ("none", "concat", "projection", "acgan", "infogan")
+INFOGAN_Q_HIDDEN = 128  # Q head: Dense(128)-BN-LReLU (Chen et al. 2016, MNIST)
 
 
-def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1) -> nn.Module:
+def make_generator(cfg, data_shape: Sequence[int], conditioning: str = "none",
+                   num_classes: int = 0) -> nn.Module:
+    """The generator named by ``cfg.name`` for samples of ``data_shape`` (no batch dim).
+
+    ``conditioning`` 'concat' / 'acgan': ``G(z, y)`` with one-hot y concatenated to z;
+    'projection': ``G(z, y)`` with class-conditional BatchNorm; 'none' / 'infogan': ``G(z)``
+    (InfoGAN's codes are part of its z).
+    """
+    shape = tuple(data_shape)
+    if conditioning == "projection":
+        if cfg.name not in CONDITIONAL_BN_GENERATORS:
+            raise ValueError(f"model.conditioning='projection' needs a generator with conditional "
+                             f"BatchNorm ({', '.join(CONDITIONAL_BN_GENERATORS)}), not {cfg.name!r}")
+        return GENERATORS[cfg.name](cfg, shape, num_classes=num_classes)
+    g = GENERATORS[cfg.name](cfg, shape)
+    if conditioning in ("concat", "acgan"):
+        return LabelConcatGenerator(g, num_classes)
+    return g
+
+
+def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1, conditioning: str = "none",
+                       num_classes: int = 0, num_continuous: int = 0) -> nn.Module:
     """The discriminator named by ``cfg.name`` for samples of ``data_shape`` (no batch dim),
-    judging packs of ``pack`` samples (PacGAN) when ``pack`` > 1."""
+    judging packs of ``pack`` samples (PacGAN) when ``pack`` > 1.
+
+    ``conditioning`` 'concat': ``D(x, y)`` with one-hot y appended to the input;
+    'projection': ``D(x, y)`` with a projection head; 'acgan': ``D(x) -> (logits, class
+    logits [N, num_classes])``; 'infogan': ``D(x) -> (logits, Q [N, num_classes +
+    num_continuous])``.
+    """
     d = DISCRIMINATORS[cfg.name](cfg, tuple(data_shape))
+    if conditioning != "none" and pack > 1:
+        raise ValueError("PacGAN packing (model.pack > 1) works with unconditional models only")
+    sn = bool(cfg.name in ("sngan_cnn", "resnet") and cfg.spectral_norm)
+    if conditioning == "concat":
+        return LabelConcatDiscriminator(d, num_classes, flatten=cfg.name == "mlp")
+    if conditioning == "projection":
+        return ProjectionDiscriminator(d.clone(head=False), num_classes, spectral_norm=sn)
+    if conditioning == "acgan":
+        return AuxHeadDiscriminator(d.clone(head=False), num_classes, spectral_norm=sn)
+    if conditioning == "infogan":
+        return AuxHeadDiscriminator(d.clone(head=False), num_classes + num_continuous,
+                                    hidden=INFOGAN_Q_HIDDEN, spectral_norm=sn)
     return Packed(d, pack) if pack > 1 else d

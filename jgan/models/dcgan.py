@@ -9,7 +9,8 @@ BatchNorm, ReLU in G, LeakyReLU 0.2 in D, tanh output, no biases. ``image_size``
 benchmark (``../shared/bench``): G Dense(7*7*2w)-BN-ReLU-ConvT(w)-BN-ReLU-ConvT(c)-tanh,
 D Conv(w)-LReLU-Conv(2w)-[BN]-LReLU-Dense(1).
 
-Conventions: generators map ``z [N, z_dim]`` to images ``[N, H, W, C]`` in [-1, 1];
+Conventions: generators map ``z [N, z_dim]`` to images ``[N, H, W, C]`` in [-1, 1]
+(with ``num_classes`` > 0 they also take labels ``y int [N]`` for class-conditional BatchNorm);
 discriminators map images to logits ``[N]``. ``train=True`` uses batch statistics
 (synchronised over ``axis_name`` when it is bound, e.g. inside ``shard_map``) and updates
 the running averages in the ``batch_stats`` collection.
@@ -66,6 +67,42 @@ def _norm(kind: str, axis_name: str | None):
     raise ValueError(f"norm {kind!r} is not one of 'batch', 'layer', 'none'")
 
 
+class ConditionalBatchNorm(nn.Module):
+    """Class-conditional BatchNorm (de Vries et al. 2017; the generator of Miyato & Koyama
+    2018): normalise with batch statistics (no affine of its own), then scale and shift by
+    per-class vectors, ``gamma[y] * x_hat + beta[y]`` (gamma initialised to 1, beta to 0).
+
+    ``x [N, ..., C]``, ``y int [N]`` -> ``[N, ..., C]``; statistics synchronised over
+    ``axis_name`` when bound, as :class:`BatchNorm`.
+    """
+
+    num_classes: int
+    axis_name: str | None = "data"
+
+    @nn.compact
+    def __call__(self, x, y, train: bool):
+        axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis,
+                         use_scale=False, use_bias=False)(x)
+        c = x.shape[-1]
+        gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="gamma")(y)
+        beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="beta")(y)
+        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (c,)
+        return x * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def _g_norm(kind: str, axis_name: str | None, num_classes: int, y):
+    """A generator's normalisation ``(x, train) -> x``: class-conditional BatchNorm on ``y``
+    when ``num_classes`` > 0 (needs ``kind == 'batch'``), else ``_norm(kind)``."""
+    if not num_classes:
+        return _norm(kind, axis_name)
+    if kind != "batch":
+        raise ValueError(f"conditional normalisation needs norm 'batch', got {kind!r}")
+    if y is None:
+        raise ValueError("a generator with num_classes > 0 needs labels y")
+    return lambda x, train: ConditionalBatchNorm(num_classes, axis_name)(x, y, train)
+
+
 def _num_blocks(image_size: int) -> int:
     n = math.log2(image_size / 4)
     if n != int(n) or n < 1:
@@ -80,19 +117,21 @@ class DCGANGenerator(nn.Module):
     channels: int = 3
     width: int = 64  # ngf: channels of the last hidden layer
     norm: str = "batch"
+    num_classes: int = 0  # > 0: class-conditional BatchNorm on labels y (projection cGAN)
     axis_name: str | None = "data"
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, y=None, train: bool = True):
         n = _num_blocks(self.image_size)
+        norm = lambda: _g_norm(self.norm, self.axis_name, self.num_classes, y)  # noqa: E731
         x = z.reshape(z.shape[0], 1, 1, z.shape[-1])
         x = ConvTranspose(self.width * 2 ** (n - 1), (4, 4), padding="VALID", use_bias=False,
                           kernel_init=DCGAN_INIT)(x)
-        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+        x = nn.relu(norm()(x, train))
         for i in range(n - 1, 0, -1):
             x = ConvTranspose(self.width * 2 ** (i - 1), (4, 4), strides=(2, 2),
                               padding=torch_padding(4, 1), use_bias=False, kernel_init=DCGAN_INIT)(x)
-            x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+            x = nn.relu(norm()(x, train))
         x = ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
                           use_bias=False, kernel_init=DCGAN_INIT)(x)
         return jnp.tanh(x)
@@ -104,6 +143,7 @@ class DCGANDiscriminator(nn.Module):
     image_size: int = 64
     width: int = 64  # ndf: channels of the first layer
     norm: str = "batch"
+    head: bool = True  # False: return the flattened 4x4 features [N, 16 * C] the head reads
     axis_name: str | None = "data"
 
     @nn.compact
@@ -115,6 +155,8 @@ class DCGANDiscriminator(nn.Module):
             if i > 0:  # no normalisation on the input layer (Radford et al.)
                 x = _norm(self.norm, self.axis_name)(x, train)
             x = nn.leaky_relu(x, 0.2)
+        if not self.head:
+            return x.reshape(x.shape[0], -1)
         x = Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=DCGAN_INIT)(x)
         return x.reshape(x.shape[0])
 
@@ -125,16 +167,18 @@ class MnistGenerator(nn.Module):
     channels: int = 1
     width: int = 64
     norm: str = "batch"
+    num_classes: int = 0  # > 0: class-conditional BatchNorm on labels y (projection cGAN)
     axis_name: str | None = "data"
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, y=None, train: bool = True):
+        norm = lambda: _g_norm(self.norm, self.axis_name, self.num_classes, y)  # noqa: E731
         x = nn.Dense(7 * 7 * 2 * self.width, use_bias=False, kernel_init=DCGAN_INIT)(z)
-        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))  # per feature, as BatchNorm1d
+        x = nn.relu(norm()(x, train))  # per feature, as BatchNorm1d
         x = x.reshape(z.shape[0], 7, 7, 2 * self.width)
         x = ConvTranspose(self.width, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
                           use_bias=False, kernel_init=DCGAN_INIT)(x)
-        x = nn.relu(_norm(self.norm, self.axis_name)(x, train))
+        x = nn.relu(norm()(x, train))
         x = ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=torch_padding(4, 1),
                           use_bias=True, kernel_init=DCGAN_INIT)(x)
         return jnp.tanh(x)
@@ -145,6 +189,7 @@ class MnistDiscriminator(nn.Module):
 
     width: int = 64
     norm: str = "batch"  # 'none' for the WGAN critic
+    head: bool = True    # False: return the flattened features [N, 7 * 7 * 2w] the head reads
     axis_name: str | None = "data"
 
     @nn.compact
@@ -155,5 +200,8 @@ class MnistDiscriminator(nn.Module):
         x = Conv(2 * self.width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                     use_bias=self.norm != "batch", kernel_init=DCGAN_INIT)(x)
         x = nn.leaky_relu(_norm(self.norm, self.axis_name)(x, train), 0.2)
-        x = nn.Dense(1, kernel_init=DCGAN_INIT)(x.reshape(x.shape[0], -1))
+        x = x.reshape(x.shape[0], -1)
+        if not self.head:
+            return x
+        x = nn.Dense(1, kernel_init=DCGAN_INIT)(x)
         return x.reshape(x.shape[0])

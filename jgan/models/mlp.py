@@ -54,6 +54,7 @@ class MLPDiscriminator(nn.Module):
     hidden: Sequence[int] = (240, 240)
     pieces: int = 5
     dropout: float = 0.0  # dropout rate on the input and every hidden layer
+    head: bool = True     # False: return the last hidden layer [N, hidden[-1]]
     axis_name: str | None = "data"
 
     @nn.compact
@@ -63,4 +64,6 @@ class MLPDiscriminator(nn.Module):
         for h in self.hidden:
             x = Maxout(h, self.pieces)(x) if self.pieces > 1 else nn.leaky_relu(nn.Dense(h)(x), 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        if not self.head:
+            return x
         return nn.Dense(1)(x).reshape(x.shape[0])

@@ -149,6 +149,7 @@ class SNGANStandardDiscriminator(nn.Module):
     leak: float = 0.1
     widen_strided: bool = False
     attention_resolution: int = 0
+    head: bool = True  # False: return the flattened last conv features the head reads
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -162,7 +163,10 @@ class SNGANStandardDiscriminator(nn.Module):
             x = nn.leaky_relu(maybe_sn(layer, self.spectral_norm)(x, train), self.leak)
             x = attention(x, train)
         attention.check()
-        x = maybe_sn(nn.Dense(1, kernel_init=DCGAN_INIT), self.spectral_norm)(x.reshape(x.shape[0], -1), train)
+        x = x.reshape(x.shape[0], -1)
+        if not self.head:
+            return x
+        x = maybe_sn(nn.Dense(1, kernel_init=DCGAN_INIT), self.spectral_norm)(x, train)
         return x.reshape(x.shape[0])
 
 
@@ -264,6 +268,7 @@ class ResNetDiscriminator(nn.Module):
     width: int = 128
     spectral_norm: bool = True
     attention_resolution: int = 0
+    head: bool = True  # False: return the pooled features [N, w] the head reads
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -274,5 +279,7 @@ class ResNetDiscriminator(nn.Module):
             x = attention(DBlock(self.width, False, False, self.spectral_norm)(x, train), train)
         attention.check()
         x = jnp.sum(nn.relu(x), axis=(1, 2))
+        if not self.head:
+            return x
         x = maybe_sn(nn.Dense(1, kernel_init=xavier()), self.spectral_norm)(x, train)
         return x.reshape(x.shape[0])
