@@ -26,8 +26,10 @@ flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate"],
                   "train (or resume); eval: the config's metrics for a checkpoint (eval.json); "
                   "sample: a grid from latent --seeds; interpolate: linear and spherical strips "
                   "through the latents of --seeds.")
-flags.DEFINE_string("seeds", "", "Latent seeds for sample / interpolate, e.g. 0-15 or 3,7 (default: 0-63 "
-                    "for an unconditional grid, 0-7 for conditional grids, 0-3 for interpolation).")
+flags.DEFINE_string("seeds", "", "train: a seed study, N seeds from config.seed (e.g. 10) or a list (3,7,11), "
+                    "table of mean +- s.e. in WORKDIR/study.md; sample / interpolate: latent seeds, e.g. "
+                    "0-15 or 3,7 (default: 0-63 for an unconditional grid, 0-7 for conditional grids, 0-3 "
+                    "for interpolation).")
 flags.DEFINE_string("labels", "", "sample mode, label-conditioned G: the classes to draw, in order, one "
                     "column each (e.g. 9,4,3,0,5); default: every class.")
 flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
@@ -98,12 +100,18 @@ def main(argv):
         print(f"error: cannot load --config ({detail}).", file=sys.stderr)
         sys.exit(2)
     workdir = FLAGS.workdir or default_workdir(config)
+    study = FLAGS.mode == "train" and bool(FLAGS.seeds) and config.get("kind") != "classifier"
+    if study and not FLAGS.workdir:
+        workdir += "-study"
     try:
         if config.get("kind") == "classifier":
             from jgan.eval import classifier
             result = classifier.train_classifier(config, workdir)
             print(f"{config.name}: held-out accuracy {result['test_accuracy']:.4f} "
                   f"({result['num_test']} digits); written to {workdir}")
+        elif study:
+            from jgan import study as study_lib
+            study_lib.run_study(config, workdir, study_lib.study_seeds(FLAGS.seeds, config.seed))
         elif FLAGS.mode == "train":
             train.run(config, workdir)
         elif FLAGS.mode == "eval":

@@ -2,7 +2,8 @@
 
 Each checkpoint ``<dir>/<step>/`` holds three items: ``state`` (the GANState pytree),
 ``data`` (grain's iterator state, one file per process) and ``config`` (the resolved
-config as JSON). Saves are asynchronous; orbax writes to a temporary directory and renames
+config as JSON). A seed study's checkpoint holds one iterator per seed
+(``data_0``, ``data_1``, ...; ``data_iterators`` = S). Saves are asynchronous; orbax writes to a temporary directory and renames
 it when complete, so an interrupted save never replaces the last good checkpoint.
 ``close()`` waits for the save in flight.
 """
@@ -21,16 +22,24 @@ class CheckpointError(ValueError):
 
 
 class Checkpointer:
-    def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True):
+    def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True,
+                 data_iterators: int = 1):
         self.directory = os.path.abspath(directory)
+        self.data_names = ["data"] if data_iterators == 1 else [f"data_{i}" for i in range(data_iterators)]
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                enable_async_checkpointing=async_save,
                                                create=True)
         self.manager = ocp.CheckpointManager(
             self.directory, options=options,
             item_handlers={"state": ocp.StandardCheckpointHandler(),
-                           "data": grain.checkpoint.CheckpointHandler(),
+                           **{n: grain.checkpoint.CheckpointHandler() for n in self.data_names},
                            "config": ocp.JsonCheckpointHandler()})
+
+    def _iterators(self, data_iterator) -> dict:
+        its = data_iterator if isinstance(data_iterator, (list, tuple)) else [data_iterator]
+        if len(its) != len(self.data_names):
+            raise ValueError(f"{len(its)} data iterators for a checkpointer of {len(self.data_names)}")
+        return dict(zip(self.data_names, its))
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -39,10 +48,9 @@ class Checkpointer:
         return list(self.manager.all_steps())
 
     def save(self, step: int, state: Any, data_iterator: Any, config: dict) -> None:
+        data = {n: grain.checkpoint.CheckpointSave(it) for n, it in self._iterators(data_iterator).items()}
         self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator),
-            config=ocp.args.JsonSave(config)))
+            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config), **data))
 
     def restore(self, state_template: Any, data_iterator: Any | None = None,
                 step: int | None = None) -> tuple[Any, dict]:
@@ -55,7 +63,8 @@ class Checkpointer:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
         items = dict(state=ocp.args.StandardRestore(abstract), config=ocp.args.JsonRestore())
         if data_iterator is not None:
-            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+            items.update({n: grain.checkpoint.CheckpointRestore(it)
+                          for n, it in self._iterators(data_iterator).items()})
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(**items))
         except (ValueError, KeyError, TypeError) as e:

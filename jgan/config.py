@@ -94,6 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 3     # checkpoints kept
     c.train.num_samples = 64         # size of the fixed latent batch of the sample grids
 
+    c.study = ml_collections.ConfigDict()
+    c.study.vmap = True              # --seeds N: train the seeds as one jax.vmap-ed program (False: in turn)
+
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0                 # iterations between evaluations while training (0 = off)
     c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is")  # toy data: modes

@@ -251,10 +251,12 @@ class StepFunctions:
     train_step: Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
     d_only_step: Callable[[GANState, jax.Array, jax.Array], tuple[GANState, Metrics]]
     mesh: jax.sharding.Mesh
+    seed_axis: bool = False  # state and batches have a leading seed axis (seed studies)
 
     def shard_reals(self, reals):
-        """Place host arrays ``[k, B, ...]`` (a pytree; this process's part of B) on the mesh."""
-        sharding = NamedSharding(self.mesh, P(None, AXIS))
+        """Place host arrays ``[k, B, ...]`` (``[S, k, B, ...]`` with a seed axis; a pytree;
+        this process's part of B) on the mesh."""
+        sharding = NamedSharding(self.mesh, P(None, None, AXIS) if self.seed_axis else P(None, AXIS))
         return jax.tree.map(lambda v: jax.make_array_from_process_local_data(sharding, v), reals)
 
     def replicate(self, tree):
@@ -270,12 +272,22 @@ def make_mesh(devices=None) -> jax.sharding.Mesh:
 
 
 def make_step_functions(g_model: nn.Module, d_model: nn.Module, objective: Objective,
-                        cfg: StepConfig, mesh: jax.sharding.Mesh, donate: bool = True) -> StepFunctions:
-    """Wrap the per-device step in ``shard_map`` over ``mesh`` and ``jit`` it (state donated)."""
+                        cfg: StepConfig, mesh: jax.sharding.Mesh, donate: bool = True,
+                        seed_axis: bool = False) -> StepFunctions:
+    """Wrap the per-device step in ``shard_map`` over ``mesh`` and ``jit`` it (state donated).
+
+    ``seed_axis``: the step is ``jax.vmap``-ed over a leading axis of the state and of the
+    batches (``[S, k, B, ...]``): S independent runs (seeds) advance in one compiled program,
+    each exactly as it would alone (collectives stay per seed).
+    """
     step = _Step(g_model, d_model, objective, cfg)
 
     def wrap(fn):
-        sm = jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(None, AXIS), P()), out_specs=(P(), P()))
+        if seed_axis:
+            fn = jax.vmap(fn, in_axes=(0, 0, None))
+        reals_spec = P(None, None, AXIS) if seed_axis else P(None, AXIS)
+        sm = jax.shard_map(fn, mesh=mesh, in_specs=(P(), reals_spec, P()), out_specs=(P(), P()))
         return jax.jit(sm, donate_argnums=(0,) if donate else ())
 
-    return StepFunctions(train_step=wrap(step.train_step), d_only_step=wrap(step.d_only_step), mesh=mesh)
+    return StepFunctions(train_step=wrap(step.train_step), d_only_step=wrap(step.d_only_step), mesh=mesh,
+                         seed_axis=seed_axis)

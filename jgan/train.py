@@ -57,6 +57,8 @@ class Experiment:
     state: GANState          # freshly initialised, replicated on the mesh
     fns: StepFunctions
     cond: conditioning.Conditioning
+    step_cfg: StepConfig
+    objective: losses.Objective
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -91,8 +93,10 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                           unroll=config.train.unroll_d,
                           ema_decay=config.train.ema_decay, penalty=config.loss.penalty,
                           penalty_weight=config.loss.penalty_weight, cond=cond)
-    fns = make_step_functions(g_model, d_model, losses.get_objective(config.loss.name), step_cfg, mesh)
-    return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns, cond)
+    objective = losses.get_objective(config.loss.name)
+    fns = make_step_functions(g_model, d_model, objective, step_cfg, mesh)
+    return Experiment(config, source, data_shape, g_model, d_model, fns.replicate(state), fns, cond,
+                      step_cfg, objective)
 
 
 def d_updates_at(step: int, t: ml_collections.ConfigDict) -> int:

@@ -108,7 +108,9 @@ def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1, conditioni
         raise ValueError("PacGAN packing (model.pack > 1) works with unconditional models only")
     sn = bool(cfg.name in ("sngan_cnn", "resnet") and cfg.spectral_norm)
     if conditioning == "concat":
-        return LabelConcatDiscriminator(d, num_classes, flatten=cfg.name == "mlp")
+        if cfg.name == "mlp":  # the one-hot label is appended to the flattened input, never dropped out
+            return LabelConcatDiscriminator(d.clone(keep_tail=num_classes), num_classes, flatten=True)
+        return LabelConcatDiscriminator(d, num_classes)
     if conditioning == "projection":
         return ProjectionDiscriminator(d.clone(head=False), num_classes, spectral_norm=sn)
     if conditioning == "acgan":

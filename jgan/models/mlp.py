@@ -55,12 +55,17 @@ class MLPDiscriminator(nn.Module):
     pieces: int = 5
     dropout: float = 0.0  # dropout rate on the input and every hidden layer
     head: bool = True     # False: return the last hidden layer [N, hidden[-1]]
+    keep_tail: int = 0    # the last keep_tail input features skip input dropout (a cGAN's label)
     axis_name: str | None = "data"
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        if self.keep_tail:
+            head = nn.Dropout(self.dropout, deterministic=not train)(x[:, :-self.keep_tail])
+            x = jnp.concatenate([head, x[:, -self.keep_tail:]], -1)
+        else:
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         for h in self.hidden:
             x = Maxout(h, self.pieces)(x) if self.pieces > 1 else nn.leaky_relu(nn.Dense(h)(x), 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)

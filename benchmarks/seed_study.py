@@ -1,0 +1,101 @@
+"""Seed studies: S seeds as one vmapped program vs the same S runs one after another.
+
+The PacGAN grid25 iteration (``experiments/pacgan.py:grid25``: G 4x400 BN-ReLU, D 3 maxout
+layers of 200x5, batch 100, one D + one G update) for S seeds:
+
+    vmapped     ``make_step_functions(seed_axis=True)``: one call advances all S seeds
+    sequential  the ordinary step, called once per seed (one compiled program reused, so
+                this is the *best case* for running seeds in turn: separate processes would
+                also each pay start-up and compilation, ~10 s here)
+
+Batches are pre-made host arrays placed on the device(s) each call, as the training loop
+does; compile time is excluded from both (it is printed separately). Prints ms per
+iteration of the whole study (all S seeds advanced by one iteration) and the speed-up.
+
+    python benchmarks/seed_study.py                     # S = 10, pack 1
+    python benchmarks/seed_study.py --seeds 5 --pack 2 --iters 200
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from jgan import train  # noqa: E402
+from jgan.study import _stack, _with_seed  # noqa: E402
+from jgan.steps import make_step_functions  # noqa: E402
+
+
+def pacgan_config(pack: int):
+    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "experiments", "pacgan.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(f"grid25,pack={pack}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--pack", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=300, help="timed iterations per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    args = ap.parse_args()
+    config = pacgan_config(args.pack)
+    seeds = list(range(args.seeds))
+    exps = [train.build(_with_seed(config, s)) for s in seeds]
+    e0 = exps[0]
+    vfns = make_step_functions(e0.g_model, e0.d_model, e0.objective, e0.step_cfg, e0.fns.mesh,
+                               seed_axis=True, donate=True)
+    vstate = vfns.replicate(_stack([e.state for e in exps], e0.state))
+    states = [e.state for e in exps]
+    rng = np.random.default_rng(0)
+    b = config.train.batch_size
+    batches = rng.normal(size=(8, args.seeds, 1, b, 2)).astype(np.float32)  # cycled host batches
+
+    def run_vmapped(n):
+        nonlocal vstate
+        for i in range(n):
+            vstate, m = vfns.train_step(vstate, vfns.shard_reals({"x": batches[i % 8]}), jnp.int32(0))
+        jax.block_until_ready(m)
+
+    def run_sequential(n):
+        for i in range(n):
+            for s in range(args.seeds):
+                states[s], m = e0.fns.train_step(states[s], e0.fns.shard_reals({"x": batches[i % 8, s]}),
+                                                 jnp.int32(0))
+        jax.block_until_ready(m)
+
+    t = time.perf_counter()
+    run_vmapped(1)
+    compile_v = time.perf_counter() - t
+    t = time.perf_counter()
+    run_sequential(1)
+    compile_s = time.perf_counter() - t
+    times = {"vmapped": [], "sequential": []}
+    for _ in range(args.rounds):
+        for name, fn in (("vmapped", run_vmapped), ("sequential", run_sequential)):
+            t = time.perf_counter()
+            fn(args.iters)
+            times[name].append((time.perf_counter() - t) / args.iters * 1e3)
+    v, s = statistics.median(times["vmapped"]), statistics.median(times["sequential"])
+    print(f"PacGAN grid25, pack {args.pack}, batch {b}, {args.seeds} seeds, {len(jax.devices())} device(s), "
+          f"{args.iters} iterations x {args.rounds} rounds")
+    print(f"  first call (compile + 1 iteration): vmapped {compile_v:.1f} s, sequential {compile_s:.1f} s")
+    print(f"  vmapped    {v:8.2f} ms per study iteration (all seeds)   rounds {[f'{x:.1f}' for x in times['vmapped']]}")
+    print(f"  sequential {s:8.2f} ms per study iteration ({s / args.seeds:.2f} per seed)   "
+          f"rounds {[f'{x:.1f}' for x in times['sequential']]}")
+    print(f"  speed-up of the vmapped study: {s / v:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
