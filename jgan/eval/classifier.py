@@ -13,6 +13,7 @@ The classifier's workdir holds ``checkpoints/`` (orbax, params + batch stats),
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -126,9 +127,15 @@ def train_classifier(config, workdir: str) -> dict:
     return result
 
 
+@functools.lru_cache(maxsize=4)
+def _forward(model: MnistClassifier):
+    """The jitted inference forward of ``model``, compiled once per model (and batch shape)."""
+    return jax.jit(lambda v, x: model.apply(v, x, train=False))
+
+
 def classifier_outputs(model: MnistClassifier, variables, images, batch_size: int = 500):
     """``images [n, 28, 28, 1]`` in [-1, 1] -> ``(logits [n, 10], features [n, 128])`` (numpy)."""
-    fwd = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    fwd = _forward(model)
     logits, feats = [], []
     for i in range(0, len(images), batch_size):
         lg, ft = fwd(variables, jnp.asarray(images[i:i + batch_size], jnp.float32))
