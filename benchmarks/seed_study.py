@@ -12,8 +12,13 @@ Batches are pre-made host arrays placed on the device(s) each call, as the train
 does; compile time is excluded from both (it is printed separately). Prints ms per
 iteration of the whole study (all S seeds advanced by one iteration) and the speed-up.
 
+``--end-to-end STEPS`` also times two whole studies of STEPS iterations through
+``jgan.study.run_study`` (build, compile, data, checkpoints, final evaluation): ``study.vmap``
+True and False, i.e. what a user waits for with ``--seeds S``.
+
     python benchmarks/seed_study.py                     # S = 10, pack 1
     python benchmarks/seed_study.py --seeds 5 --pack 2 --iters 200
+    python benchmarks/seed_study.py --seeds 5 --end-to-end 1000
 """
 from __future__ import annotations
 
@@ -49,6 +54,8 @@ def main() -> None:
     ap.add_argument("--pack", type=int, default=1)
     ap.add_argument("--iters", type=int, default=300, help="timed iterations per round")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    ap.add_argument("--end-to-end", type=int, default=0, metavar="STEPS",
+                    help="also time whole studies of STEPS iterations, vmapped and sequential")
     args = ap.parse_args()
     config = pacgan_config(args.pack)
     seeds = list(range(args.seeds))
@@ -95,6 +102,31 @@ def main() -> None:
     print(f"  sequential {s:8.2f} ms per study iteration ({s / args.seeds:.2f} per seed)   "
           f"rounds {[f'{x:.1f}' for x in times['sequential']]}")
     print(f"  speed-up of the vmapped study: {s / v:.2f}x")
+    if args.end_to_end:
+        end_to_end(config, seeds, args.end_to_end)
+
+
+def end_to_end(config, seeds, steps: int) -> None:
+    import contextlib
+    import io
+    import tempfile
+
+    from jgan.study import run_study
+
+    config = config.copy_and_resolve_references()
+    config.train.steps = steps
+    config.train.checkpoint_every = steps
+    config.train.log_every = min(config.train.log_every, steps)
+    walls = {}
+    for vmap in (True, False):
+        config.study.vmap = vmap
+        with tempfile.TemporaryDirectory() as workdir:
+            t = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                run_study(config, workdir, seeds)
+            walls[vmap] = time.perf_counter() - t
+    print(f"  whole study of {steps} iterations x {len(seeds)} seeds (run_study): vmapped {walls[True]:.1f} s, "
+          f"sequential {walls[False]:.1f} s, speed-up {walls[False] / walls[True]:.2f}x")
 
 
 if __name__ == "__main__":
