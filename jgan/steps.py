@@ -19,6 +19,12 @@ axis ``data``. The state is replicated; real batches ``[k, B, ...]`` are split a
 Parameters are cast to device-varying before differentiation, so each device gets its
 local gradient, and ``pmean`` averages them: the result is the gradient of the mean loss
 over the global batch. BatchNorm layers average their batch moments over ``data``.
+
+Conditioning (``StepConfig.cond``, see ``jgan.conditioning``): real batches are
+``{'x', 'label'}`` pytrees when D or G need the data's labels; fake labels and InfoGAN
+codes are drawn with z; AC-GAN's class loss and InfoGAN's mutual-information bound are
+added to both losses. Seed studies ``jax.vmap`` the per-device step over a leading seed
+axis of the state and batches (``make_step_functions(seed_axis=True)``).
 """
 from __future__ import annotations
 
