@@ -1,14 +1,17 @@
 """Conditional GAN — Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014.
 
 G(z, y) and D(x, y) on MNIST with the digit label y given to both as a one-hot vector
-concatenated to z and to D's input (``model.conditioning='concat'``). Default: the paper's
-MLP version on flattened digits (G: two ReLU layers of 256 and 1024 units with BatchNorm,
-tanh output; D: two maxout layers of 240 units with 5 pieces and dropout 0.5, as the paper's
-D); ``conv``: the 28x28 DCGAN networks with the label as 10 constant input channels of D.
-Departures from the paper: its G and D first map z and y (x and y) through separate hidden
-layers before joining them, and it trains with SGD; here the one-hot label is concatenated
-directly to the input (the form the course presents) and both nets use Adam(2e-4, beta1 0.5),
-which trains reliably in a few thousand iterations.
+(``model.conditioning='concat'``). Default: the paper's MLPs on flattened digits: G maps z
+to 200 and y to 1000 ReLU units, joins them into a 1200-unit ReLU layer and a tanh output;
+D maps x to a maxout layer of 240 units (5 pieces) and y to one of 50 units (5 pieces), joins
+them into a 240-unit maxout layer (4 pieces) and a linear output, dropout 0.5
+(``model.{generator,discriminator}.cond_input_units``; with ``()`` the one-hot label is
+simply concatenated to the input). ``conv``: the 28x28 DCGAN networks with the label
+concatenated to z and as 10 constant input channels of D. Departure from the paper: Adam
+(2e-4, beta1 0.5) instead of SGD with momentum and a decaying learning rate.
+
+Without the separate label layers (plain concatenation) the MLP cGAN ignored the labels
+in 5,000 iterations (label accuracy 0.13, chance 0.10); with them it follows them.
 
     python launch.py --config experiments/cgan.py
     python launch.py --config experiments/cgan.py:conv
@@ -32,11 +35,15 @@ def get_config(variant: str | None = None):
         c.model.generator.name = c.model.discriminator.name = "dcgan28"
         c.train.reuse_fake = True
     else:
+        # the paper's MLPs: G z -> 200 ReLU, y -> 1000 ReLU, joined -> 1200 ReLU -> 784;
+        # D x -> maxout 240 (5 pieces), y -> maxout 50 (5 pieces), joined -> maxout 240 (4) -> 1
         c.model.generator.name = c.model.discriminator.name = "mlp"
-        c.model.generator.hidden = (256, 1024)
-        c.model.generator.norm = "batch"
-        c.model.discriminator.hidden = (240, 240)
-        c.model.discriminator.pieces = 5
+        c.model.generator.cond_input_units = (200, 1000)
+        c.model.generator.hidden = (1200,)
+        c.model.generator.norm = "none"
+        c.model.discriminator.cond_input_units = (240, 50)
+        c.model.discriminator.hidden = (240,)
+        c.model.discriminator.pieces = 4
         c.model.discriminator.dropout = 0.5
     c.loss.name = "non_saturating"
     for net in ("g", "d"):
@@ -53,8 +60,11 @@ def get_config(variant: str | None = None):
     c.eval.num_samples = 2000
 
     if "quick" in parts:
-        c.model.generator.hidden = (64, 64)
-        c.model.discriminator.hidden = (32, 32)
+        c.model.generator.hidden = (64,)
+        c.model.discriminator.hidden = (32,)
+        if "conv" not in parts:
+            c.model.generator.cond_input_units = (16, 32)
+            c.model.discriminator.cond_input_units = (16, 8)
         c.model.generator.width = c.model.discriminator.width = 8
         c.train.batch_size = 20
         c.train.steps = 6

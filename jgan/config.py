@@ -48,12 +48,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.generator.width = 64         # conv nets: base channel count
     c.model.generator.norm = "batch"     # 'batch' | 'layer' | 'none'
     c.model.generator.hidden = (1200, 1200)  # mlp: hidden layer sizes
+    c.model.generator.cond_input_units = ()  # concat cGAN: (a, b) = ReLU layers for z and y first
     c.model.generator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size (0 = none)
     c.model.discriminator = ml_collections.ConfigDict()
     c.model.discriminator.name = "dcgan28"   # one of jgan.models.DISCRIMINATORS
     c.model.discriminator.width = 64
     c.model.discriminator.norm = "batch"
     c.model.discriminator.hidden = (240, 240)  # mlp: hidden layer sizes
+    c.model.discriminator.cond_input_units = ()  # concat cGAN: (a, b) = maxout layers for x and y first
     c.model.discriminator.pieces = 5           # mlp: maxout pieces (1 = LeakyReLU)
     c.model.discriminator.dropout = 0.0        # mlp: dropout rate on input and hidden layers
     c.model.discriminator.spectral_norm = True  # sngan_cnn/resnet: spectral normalisation

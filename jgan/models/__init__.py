@@ -88,7 +88,9 @@ def make_generator(cfg, data_shape: Sequence[int], conditioning: str = "none",
                              f"BatchNorm ({', '.join(CONDITIONAL_BN_GENERATORS)}), not {cfg.name!r}")
         return GENERATORS[cfg.name](cfg, shape, num_classes=num_classes)
     g = GENERATORS[cfg.name](cfg, shape)
-    if conditioning in ("concat", "acgan"):
+    if conditioning == "concat":
+        return LabelConcatGenerator(g, num_classes, tuple(cfg.get("cond_input_units", ())))
+    if conditioning == "acgan":
         return LabelConcatGenerator(g, num_classes)
     return g
 
@@ -107,6 +109,9 @@ def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1, conditioni
     if conditioning != "none" and pack > 1:
         raise ValueError("PacGAN packing (model.pack > 1) works with unconditional models only")
     sn = bool(cfg.name in ("sngan_cnn", "resnet") and cfg.spectral_norm)
+    units = tuple(cfg.get("cond_input_units", ()))
+    if conditioning == "concat" and units:
+        return LabelConcatDiscriminator(d, num_classes, input_units=units)
     if conditioning == "concat":
         if cfg.name == "mlp":  # the one-hot label is appended to the flattened input, never dropped out
             return LabelConcatDiscriminator(d.clone(keep_tail=num_classes), num_classes, flatten=True)

@@ -25,15 +25,23 @@ from jgan.models.dcgan import BatchNorm
 
 
 class LabelConcatGenerator(nn.Module):
-    """``(z [N, d], y [N]) -> inner(concat(z, onehot(y)))``."""
+    """``(z [N, d], y [N]) -> inner(concat(z, onehot(y)))``.
+
+    ``input_units = (a, b)`` (the MLP of Mirza & Osindero: (200, 1000)) first maps z and the
+    one-hot label through their own ReLU layers of a and b units, ``inner(concat(relu(W_z z),
+    relu(W_y y)))``; ``()`` concatenates them directly."""
 
     inner: nn.Module
     num_classes: int
+    input_units: tuple[int, ...] = ()
 
     @nn.compact
     def __call__(self, z, y, train: bool = True):
-        return self.inner(jnp.concatenate([z, jax.nn.one_hot(y, self.num_classes, dtype=z.dtype)], -1),
-                          train=train)
+        onehot = jax.nn.one_hot(y, self.num_classes, dtype=z.dtype)
+        if self.input_units:
+            z = nn.relu(nn.Dense(self.input_units[0], name="z_in")(z))
+            onehot = nn.relu(nn.Dense(self.input_units[1], name="y_in")(onehot))
+        return self.inner(jnp.concatenate([z, onehot], -1), train=train)
 
 
 class LabelConcatDiscriminator(nn.Module):
@@ -44,10 +52,17 @@ class LabelConcatDiscriminator(nn.Module):
     inner: nn.Module
     num_classes: int
     flatten: bool = False
+    input_units: tuple[int, ...] = ()  # (a, b): maxout layers of a (x) and b (y) units first
+    pieces: int = 5
 
     @nn.compact
     def __call__(self, x, y, train: bool = True):
         onehot = jax.nn.one_hot(y, self.num_classes, dtype=x.dtype)
+        if self.input_units:  # Mirza & Osindero's D: x and y through their own maxout layers
+            from jgan.models.mlp import Maxout
+            hx = Maxout(self.input_units[0], self.pieces, name="x_in")(x.reshape(x.shape[0], -1))
+            hy = Maxout(self.input_units[1], self.pieces, name="y_in")(onehot)
+            return self.inner(jnp.concatenate([hx, hy], -1), train=train)
         if self.flatten or x.ndim == 2:
             x = jnp.concatenate([x.reshape(x.shape[0], -1), onehot], -1)
         else:
