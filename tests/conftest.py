@@ -22,10 +22,16 @@ def load_experiment(path, variant=None):
 
 @pytest.fixture(scope="session")
 def mnist_classifier_dir(tmp_path_factory):
-    """Workdir of the quick MNIST classifier (experiments/classifier_mnist.py:quick), trained
-    once per test session and shared by every test that evaluates digit models."""
-    from jgan.eval import classifier
+    """Workdir of the quick MNIST classifier, trained once per test session (per xdist worker)
+    through the real entry point (``launch.py --config experiments/classifier_mnist.py:quick``)
+    and shared by every test that evaluates digit models; its output is in ``launch.log``."""
+    import subprocess
+    import sys
 
-    workdir = str(tmp_path_factory.mktemp("mnist_classifier"))
-    classifier.train_classifier(load_experiment("experiments/classifier_mnist.py", "quick"), workdir)
-    return workdir
+    workdir = tmp_path_factory.mktemp("mnist_classifier")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), "--config",
+                        "experiments/classifier_mnist.py:quick", "--workdir", str(workdir)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (workdir / "launch.log").write_text(r.stdout)
+    return str(workdir)
