@@ -12,7 +12,7 @@ resolution R in G and D (e.g. ``cifar10,attn=16``).
 Cost: the paper-width (w = 64) networks with n_dis = 5 take ~1.4 s per iteration on two CPU
 cores at 28x28 (measured), so the default 5,000 iterations are ~2 hours there; it is meant
 for an accelerator. ``--config.model.generator.width=32 --config.model.discriminator.width=32``
-is about 4x cheaper.
+has ~4x fewer FLOPs (not timed).
 
     python launch.py --config experiments/sngan.py
     python launch.py --config experiments/sngan.py:cifar10 --config.data.data_dir=DIR
