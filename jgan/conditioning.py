@@ -115,6 +115,17 @@ def with_codes(z, labels, continuous, cond: Conditioning) -> Latents:
     return Latents(z=z, labels=jnp.asarray(labels, jnp.int32), continuous=continuous)
 
 
+def balanced_latents(z, code_key, cond: Conditioning) -> Latents:
+    """Latents for fixed sample / evaluation batches from noise ``z [n, z_dim]``: labels (or
+    InfoGAN's categorical code) cycle through the classes, ``arange(n) % K`` (balanced; a
+    grid with K columns shows one class per column); InfoGAN's continuous codes are drawn
+    from ``U(-1, 1)`` with ``code_key``."""
+    n = z.shape[0]
+    labels = jnp.arange(n, dtype=jnp.int32) % max(cond.num_classes, 1)
+    cont = jax.random.uniform(code_key, (n, cond.num_continuous), minval=-1.0, maxval=1.0)
+    return with_codes(z, labels, cont, cond)
+
+
 def g_args(lat: Latents, cond: Conditioning) -> tuple:
     """Positional arguments of ``G.apply(variables, *args)``."""
     return (lat.z, lat.labels) if cond.g_takes_labels else (lat.z,)

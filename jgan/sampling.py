@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan.conditioning import Conditioning, Latents, with_codes
+from jgan.conditioning import Conditioning, Latents, balanced_latents, with_codes
 from jgan.state import EVAL, stream_key
 
 
@@ -71,14 +71,9 @@ def interpolation_path(z: jax.Array, steps: int, kind: str) -> jax.Array:
 
 
 def fixed_latents(key, n: int, z_dim: int, cond: Conditioning) -> Latents:
-    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``; for conditional models
-    the labels (or InfoGAN's categorical code) cycle through the classes, ``arange(n) % K``,
-    so a grid with K columns shows one class per column; InfoGAN's continuous codes are
-    drawn from ``U(-1, 1)`` with ``fold_in(key, 2)``."""
-    z = jax.random.normal(key, (n, z_dim))
-    labels = jnp.arange(n, dtype=jnp.int32) % max(cond.num_classes, 1)
-    cont = jax.random.uniform(jax.random.fold_in(key, 2), (n, cond.num_continuous), minval=-1.0, maxval=1.0)
-    return with_codes(z, labels, cont, cond)
+    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``, balanced labels / codes
+    (:func:`jgan.conditioning.balanced_latents`, continuous codes from ``fold_in(key, 2)``)."""
+    return balanced_latents(jax.random.normal(key, (n, z_dim)), jax.random.fold_in(key, 2), cond)
 
 
 @functools.lru_cache(maxsize=8)
@@ -151,13 +146,13 @@ def conditional_grids(cond: Conditioning, z: jax.Array, latent_seeds, labels=Non
         return {name: seed_by_value_grid(z, cols, np.zeros((len(cols), 0)), cond)}
     grids = {"traversal_categorical": seed_by_value_grid(z, list(range(k)),
                                                          np.zeros((k, cond.num_continuous)), cond)}
-    row_cat = jnp.asarray([s % k for s in latent_seeds], jnp.int32)
+    c = len(TRAVERSAL_VALUES)
+    row_cats = jnp.repeat(jnp.asarray([s % k for s in latent_seeds], jnp.int32), c)
     for j in range(cond.num_continuous):
-        vals = np.zeros((len(TRAVERSAL_VALUES), cond.num_continuous))
+        vals = np.zeros((c, cond.num_continuous), np.float32)
         vals[:, j] = TRAVERSAL_VALUES
-        lat = seed_by_value_grid(z, [0] * len(TRAVERSAL_VALUES), vals, cond)
-        cats = jnp.repeat(row_cat, len(TRAVERSAL_VALUES))
-        grids[f"traversal_continuous{j}"] = with_codes(lat.z[:, :z.shape[1]], cats, lat.continuous, cond)
+        grids[f"traversal_continuous{j}"] = with_codes(jnp.repeat(z, c, axis=0), row_cats,
+                                                       jnp.tile(vals, (z.shape[0], 1)), cond)
     return grids
 
 

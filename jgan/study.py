@@ -25,14 +25,12 @@ import math
 import os
 import time
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jgan import train, viz
 from jgan.checkpoint import Checkpointer
-from jgan.data import pipeline, sources
 from jgan.eval.evaluate import check_evaluator, evaluate
 from jgan.sampling import fixed_latents, generate
 from jgan.state import SAMPLES, stream_key
@@ -139,12 +137,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
                               seed_axis=True)
     state = fns.replicate(_stack([e.state for e in exps], e0.state))
     is_main = jax.process_index() == 0
-    read = grain.ReadOptions(num_threads=1 if config.data.prefetch else 0,
-                             prefetch_buffer_size=config.data.prefetch)
-    iters = [iter(pipeline.make_dataset(
-        e.source, seed=s, global_batch_size=t.batch_size, image_size=config.data.image_size,
-        channels=config.data.channels, process_index=jax.process_index(),
-        process_count=jax.process_count()).to_iter_dataset(read)) for e, s in zip(exps, seeds)]
+    iters = [train.data_iterator(config, e.source, s) for e, s in zip(exps, seeds)]
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
                         data_iterators=len(seeds))
     config_dict = json.loads(config.to_json())
@@ -160,26 +153,20 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
                 k.startswith("eval/") for k in r)]
             with open(path, "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in records)
-    keys = ("x", "label") if e0.cond.uses_data_labels else ("x",)
 
     def next_batches(n: int) -> dict:
-        per_seed = [[next(it) for _ in range(n)] for it in iters]
-        return {k: np.stack([np.stack([b[k] for b in bs]) for bs in per_seed]) for k in keys}
+        """``n`` batches of every seed -> ``{name: [S, n, B, ...]}``."""
+        per_seed = [train.stack_batches([next(it) for _ in range(n)], e0.cond) for it in iters]
+        return {name: np.stack([b[name] for b in per_seed]) for name in per_seed[0]}
 
     from tqdm.auto import tqdm
     bar = tqdm(total=t.steps, initial=start, desc=f"{config.name} x{len(seeds)} seeds", unit="it",
                disable=not is_main, mininterval=1.0, dynamic_ncols=True)
-    k = t.d_steps
     pending = []
     try:
         for step in range(start, t.steps):
             n_d = train.d_updates_at(step, t)
-            reals = next_batches(n_d)
-            for c in range(n_d // k - 1):
-                chunk = {name: v[:, c * k:(c + 1) * k] for name, v in reals.items()}
-                state, _ = fns.d_only_step(state, fns.shard_reals(chunk), jnp.int32(c * k))
-            last = {name: v[:, n_d - k:] for name, v in reals.items()}
-            state, metrics = fns.train_step(state, fns.shard_reals(last), jnp.int32(n_d - k))
+            state, metrics = train.train_iteration(fns, state, next_batches(n_d), n_d, t.d_steps, axis=1)
             done = step + 1
             pending.append((done, metrics))
             bar.update(1)
@@ -189,11 +176,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
                 for j, (s_done, m) in enumerate(host):
                     for i, s in enumerate(seeds):
                         rec = {name: float(v[i]) for name, v in m.items()}
-                        bad = [name for name, v in rec.items() if not math.isfinite(v)]
-                        if bad:
-                            raise train.DivergenceError(
-                                f"seed {s} diverged at step {s_done} ({', '.join(bad)} not finite); the last "
-                                f"good checkpoint ({ckpt.latest_step()}) in {ckpt.directory} is intact.")
+                        train.check_finite(s_done, rec, ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
                         if is_main and j == len(host) - 1:  # one record per log_every, as train.run
                             with open(os.path.join(seed_dirs[i], "metrics.jsonl"), "a") as f:
                                 f.write(json.dumps({"step": s_done, **rec}) + "\n")
@@ -206,7 +189,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
 
     results = {}
     final = int(state.step[0])
-    for i, (s, e) in enumerate(zip(seeds, exps)):
+    for i, s in enumerate(seeds):
         params_i = jax.tree.map(lambda v: v[i], state.ema_params if state.ema_params is not None
                                 else state.g.params)
         bs_i = jax.tree.map(lambda v: v[i], state.g.batch_stats)
@@ -221,9 +204,5 @@ def _write_final_samples(config, exp, params, batch_stats, seed_dir: str, step: 
     lat = fixed_latents(stream_key(config.seed, SAMPLES), config.train.num_samples, config.model.z_dim,
                         exp.cond)
     x = generate(exp.g_model, params, batch_stats, lat.z, lat.labels if exp.cond.g_takes_labels else None)
-    path = os.path.join(seed_dir, "samples", f"step_{step:07d}.png")
-    if x.ndim == 2:
-        toy = sources.TOY_MIXTURES.get(config.data.source)
-        viz.save_scatter(x, path, modes=toy[0]() if toy else None, title=f"{config.name} seed {config.seed}")
-    else:
-        viz.save_image_grid(x, path)
+    train.save_samples(x, os.path.join(seed_dir, "samples", f"step_{step:07d}.png"), config,
+                       f"{config.name} seed {config.seed}")

@@ -148,14 +148,57 @@ class _Outputs:
             self.writer.close()
 
 
-def _check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ckpt_dir: str) -> None:
+def check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ckpt_dir: str,
+                 who: str = "training") -> None:
+    """Raise ``DivergenceError`` naming ``who`` (e.g. 'seed 3'), the step and the bad metrics
+    if any metric is not finite."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
         where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact"
                  if last_ckpt is not None else "no checkpoint had been written yet")
         raise DivergenceError(
-            f"training diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+            f"{who} diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
             f"{where}; lower the learning rates or change the loss and resume or restart.")
+
+
+def data_iterator(config: ml_collections.ConfigDict, source, seed: int):
+    """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable)."""
+    dataset = pipeline.make_dataset(
+        source, seed=seed, global_batch_size=config.train.batch_size,
+        image_size=config.data.image_size, channels=config.data.channels,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    read = grain.ReadOptions(num_threads=1 if config.data.prefetch else 0,
+                             prefetch_buffer_size=config.data.prefetch)
+    return iter(dataset.to_iter_dataset(read))
+
+
+def stack_batches(batches: list[dict], cond: conditioning.Conditioning) -> dict:
+    """Host batches -> ``{'x': [n, B, ...]}`` (plus 'label' when the step needs the labels)."""
+    keys = ("x", "label") if cond.uses_data_labels else ("x",)
+    return {name: np.stack([b[name] for b in batches]) for name in keys}
+
+
+def train_iteration(fns: StepFunctions, state: GANState, reals: dict, n_d: int, k: int, axis: int = 0):
+    """One generator iteration on host batches ``reals`` holding ``n_d`` D batches along
+    ``axis`` (1 with a leading seed axis): the extra critic updates in chunks of ``k``
+    (``d_only_step``), then the full step on the last ``k``. Returns ``(state, metrics)``."""
+    def part(lo: int, hi: int) -> dict:
+        index = (slice(None),) * axis + (slice(lo, hi),)
+        return fns.shard_reals({name: v[index] for name, v in reals.items()})
+
+    for c in range(n_d // k - 1):  # extra critic updates before the full step
+        state, _ = fns.d_only_step(state, part(c * k, (c + 1) * k), jnp.int32(c * k))
+    return fns.train_step(state, part(n_d - k, n_d), jnp.int32(n_d - k))
+
+
+def save_samples(x: np.ndarray, path: str, config: ml_collections.ConfigDict, title: str,
+                 ncols: int | None = None) -> None:
+    """A sample grid (images) or a scatter plot over the mixture's modes (2D points)."""
+    if x.ndim == 2:
+        toy = sources.TOY_MIXTURES.get(config.data.source)
+        viz.save_scatter(x, path, modes=toy[0]() if toy else None, title=title)
+    else:
+        viz.save_image_grid(x, path, ncols=ncols)
 
 
 def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
@@ -183,13 +226,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     is_main = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
 
-    dataset = pipeline.make_dataset(
-        exp.source, seed=config.seed, global_batch_size=t.batch_size,
-        image_size=config.data.image_size, channels=config.data.channels,
-        process_index=jax.process_index(), process_count=jax.process_count())
-    read = grain.ReadOptions(num_threads=1 if config.data.prefetch else 0,
-                             prefetch_buffer_size=config.data.prefetch)
-    data_iter = iter(dataset.to_iter_dataset(read))
+    data_iter = data_iterator(config, exp.source, config.seed)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints)
     config_dict = json.loads(config.to_json())
 
@@ -212,7 +249,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     lat_fixed = fixed_latents(stream_key(config.seed, SAMPLES), t.num_samples, config.model.z_dim, exp.cond)
     labels_fixed = lat_fixed.labels if exp.cond.g_takes_labels else None
     ncols = exp.cond.num_classes if exp.cond.kind != "none" else None  # one column per class / code
-    toy_modes = sources.TOY_MIXTURES.get(config.data.source)
 
     def write_samples(st: GANState, step: int) -> None:
         # Every process runs the sampler (the state spans all processes' devices); process 0 writes.
@@ -221,12 +257,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
             x = np.asarray(jax.device_get(sample(params, st.g.batch_stats, lat_fixed.z, labels_fixed)))
             if not is_main:
                 continue
-            path = os.path.join(workdir, "samples", f"{prefix}step_{step:07d}.png")
-            if x.ndim == 2:
-                viz.save_scatter(x, path, modes=toy_modes[0]() if toy_modes else None,
-                                 title=f"{config.name} step {step}")
-            else:
-                viz.save_image_grid(x, path, ncols=ncols)
+            save_samples(x, os.path.join(workdir, "samples", f"{prefix}step_{step:07d}.png"), config,
+                         f"{config.name} step {step}", ncols)
 
     pending: list[tuple[int, dict]] = []
     last: dict[str, float] = {}
@@ -240,7 +272,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         pending.clear()
         for s, m in host:
             m = {k: float(v) for k, v in m.items()}
-            _check_finite(s, m, ckpt.latest_step(), ckpt.directory)
+            check_finite(s, m, ckpt.latest_step(), ckpt.directory)
             last = m
         now = time.time()
         rate = (host[-1][0] - s_last) / max(now - t_last, 1e-9)
@@ -252,21 +284,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     from tqdm.auto import tqdm
     bar = tqdm(total=t.steps, initial=start, desc=config.name, unit="it", dynamic_ncols=True,
                disable=not is_main, mininterval=1.0)
-    k = t.d_steps
-    keys = ("x", "label") if exp.cond.uses_data_labels else ("x",)
-
-    def stack(bs: list[dict]) -> dict:
-        return {name: np.stack([b[name] for b in bs]) for name in keys}
-
     try:
         for step in range(start, t.steps):
             n_d = d_updates_at(step, t)
-            batches = [next(data_iter) for _ in range(n_d)]
-            for c in range(n_d // k - 1):  # extra critic updates before the full step
-                reals = exp.fns.shard_reals(stack(batches[c * k:(c + 1) * k]))
-                state, _ = exp.fns.d_only_step(state, reals, jnp.int32(c * k))
-            reals = exp.fns.shard_reals(stack(batches[n_d - k:]))
-            state, metrics = exp.fns.train_step(state, reals, jnp.int32(n_d - k))
+            reals = stack_batches([next(data_iter) for _ in range(n_d)], exp.cond)
+            state, metrics = train_iteration(exp.fns, state, reals, n_d, t.d_steps)
             pending.append((step + 1, metrics))
             done = step + 1
             bar.update(1)

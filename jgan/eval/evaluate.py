@@ -24,13 +24,12 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jgan.data import pipeline, sources
 from jgan.eval import metrics as M
 from jgan.eval import modes
-from jgan.conditioning import Latents, from_config, with_codes
+from jgan.conditioning import Latents, balanced_latents, from_config
 from jgan.sampling import generate
 from jgan.state import EVAL, stream_key
 
@@ -40,6 +39,16 @@ MODE_METRICS = ("modes",)
 
 class EvalError(ValueError):
     """An evaluation cannot run with this config (missing extractor weights, bad metric)."""
+
+
+def load_mnist_classifier(config):
+    """``(model, variables)`` of the classifier in ``eval.classifier_workdir``; its absence is
+    an ``EvalError`` that says how to train it."""
+    from jgan.eval import classifier
+    try:
+        return classifier.load_classifier(config.eval.classifier_workdir)
+    except classifier.ClassifierError as e:
+        raise EvalError(str(e)) from e
 
 
 def eval_noise(seed: int, n: int, z_dim: int) -> jax.Array:
@@ -53,10 +62,7 @@ class Extractor:
     def __init__(self, config):
         if config.data.channels == 1 and config.data.image_size == 28:
             from jgan.eval import classifier
-            try:
-                self.model, self.variables = classifier.load_classifier(config.eval.classifier_workdir)
-            except classifier.ClassifierError as e:
-                raise EvalError(str(e)) from e
+            self.model, self.variables = load_mnist_classifier(config)
             self.name = "mnist_classifier"
             self._fn = lambda x: classifier.classifier_outputs(self.model, self.variables, x)[::-1]
         else:
@@ -109,10 +115,7 @@ def stacked_mnist_metrics(config, samples) -> dict[str, float]:
     if x.ndim != 4 or x.shape[1:] != (28, 28, 3):
         raise EvalError(f"Stacked-MNIST metrics need samples [n, 28, 28, 3], got shape {x.shape}; "
                         f"set data.image_size=28 and data.channels=3.")
-    try:
-        model, variables = classifier.load_classifier(config.eval.classifier_workdir)
-    except classifier.ClassifierError as e:
-        raise EvalError(str(e)) from e
+    model, variables = load_mnist_classifier(config)
     digits = np.moveaxis(x, -1, 0).reshape(3 * len(x), 28, 28, 1)  # all R, then all G, then all B
     logits, _ = classifier.classifier_outputs(model, variables, digits)
     labels = np.argmax(logits, axis=1).reshape(3, len(x)).T  # [n, 3]
@@ -120,14 +123,10 @@ def stacked_mnist_metrics(config, samples) -> dict[str, float]:
 
 
 def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
-    """The fixed evaluation latents of a run: z = :func:`eval_noise`; for conditional models
-    the labels (or InfoGAN's categorical code) are balanced, ``arange(n) % K``, and InfoGAN's
-    continuous codes are drawn from ``U(-1, 1)`` with the EVAL stream."""
-    z = eval_noise(seed, n, z_dim)
-    labels = jnp.arange(n, dtype=jnp.int32) % max(cond.num_classes, 1)
-    cont = jax.random.uniform(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2),
-                              (n, cond.num_continuous), minval=-1.0, maxval=1.0)
-    return with_codes(z, labels, cont, cond)
+    """The fixed evaluation latents of a run: z = :func:`eval_noise`, balanced labels / codes
+    (:func:`jgan.conditioning.balanced_latents`, continuous codes from the EVAL stream)."""
+    return balanced_latents(eval_noise(seed, n, z_dim),
+                            jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2), cond)
 
 
 def conditional_metrics(predicted: np.ndarray, labels: np.ndarray, cond) -> dict[str, float]:
@@ -164,11 +163,7 @@ def check_evaluator(config) -> None:
     if config.data.source in sources.TOY_MIXTURES:
         return
     if config.data.source == "stacked_mnist":
-        from jgan.eval import classifier
-        try:
-            classifier.load_classifier(config.eval.classifier_workdir)
-        except classifier.ClassifierError as e:
-            raise EvalError(str(e)) from e
+        load_mnist_classifier(config)
         return
     wanted, digit_labels = _feature_work(config, from_config(config))
     if wanted or digit_labels:
