@@ -20,18 +20,22 @@ def load_experiment(path, variant=None):
     return module.get_config(variant)
 
 
+def launch(*args, cwd=ROOT, timeout=900):
+    """``python launch.py *args`` in a subprocess (the real entry point) -> CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def mnist_classifier_dir(tmp_path_factory):
     """Workdir of the quick MNIST classifier, trained once per test session (per xdist worker)
     through the real entry point (``launch.py --config experiments/classifier_mnist.py:quick``)
     and shared by every test that evaluates digit models; its output is in ``launch.log``."""
-    import subprocess
-    import sys
-
     workdir = tmp_path_factory.mktemp("mnist_classifier")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), "--config",
-                        "experiments/classifier_mnist.py:quick", "--workdir", str(workdir)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = launch("--config", "experiments/classifier_mnist.py:quick", "--workdir", str(workdir))
     assert r.returncode == 0, r.stderr[-3000:]
     (workdir / "launch.log").write_text(r.stdout)
     return str(workdir)

@@ -7,8 +7,6 @@ from jgan.data import sources
 from jgan.eval import classifier
 
 
-
-
 def test_quick_classifier_learns_and_reloads(mnist_classifier_dir):
     # the session fixture trained it through launch.py
     assert "held-out accuracy" in open(os.path.join(mnist_classifier_dir, "launch.log")).read()

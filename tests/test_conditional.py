@@ -1,15 +1,13 @@
 """Conditional GANs (cGAN, projection, AC-GAN) and InfoGAN: models, losses, step, tools."""
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import ROOT, load_experiment
+from conftest import launch, load_experiment
 
 from jgan import conditioning as C
 from jgan import losses, train
@@ -19,11 +17,6 @@ from jgan.models import make_discriminator, make_generator
 from jgan.models.dcgan import ConditionalBatchNorm
 from jgan.steps import StepConfig, make_mesh, make_step_functions
 from jgan.state import create_state
-
-
-def launch(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
 
 
 def _model_cfg(g="dcgan28", d="dcgan28"):

@@ -1,25 +1,17 @@
 """Evaluation wired into training and --mode eval; PacGAN packing."""
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import launch
+
 from jgan.models import make_discriminator
 from jgan.models.packing import pack_samples
 from jgan.config import base_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def launch(*args):
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=ROOT,
-                       capture_output=True, text=True, timeout=900)
-    return r
 
 
 def test_pack_samples_concatenates_consecutive_samples():

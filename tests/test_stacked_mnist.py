@@ -1,33 +1,18 @@
 """Stacked MNIST: the source, the mode metrics on hand-made samples, the experiment end to end."""
 import glob
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import launch, load_experiment
+
 from jgan.config import base_config, validate
 from jgan.data import pipeline, sources
 from jgan.eval import classifier
 from jgan.eval.evaluate import EvalError, stacked_mnist_metrics
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config(path, variant=None):
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
-
-
-def launch(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -149,19 +134,19 @@ def test_missing_classifier_and_wrong_shape_are_eval_errors(tmp_path, clf_dir):
 
 
 def test_experiment_variants():
-    c = load_config("experiments/stacked_mnist.py")
+    c = load_experiment("experiments/stacked_mnist.py")
     validate(c)
     assert (c.data.source, c.data.channels, c.data.image_size) == ("stacked_mnist", 3, 28)
     assert c.model.pack == 1 and c.train.batch_size == 64 and c.eval.num_samples == 26_000
     assert c.eval.metrics == ("modes",) and c.variant == ""
-    c = load_config("experiments/stacked_mnist.py", "pack=3")
+    c = load_experiment("experiments/stacked_mnist.py", "pack=3")
     validate(c)
     assert c.model.pack == 3 and c.train.batch_size == 192 and c.variant == "pack3"
-    c = load_config("experiments/stacked_mnist.py", "quick,pack=2")
+    c = load_experiment("experiments/stacked_mnist.py", "quick,pack=2")
     assert c.model.pack == 2 and c.train.steps == 6
     for bad in ("pak=2", "grid25", "quick,pack=2,x=1"):
         with pytest.raises(ValueError, match="stacked_mnist.py"):
-            load_config("experiments/stacked_mnist.py", bad)
+            load_experiment("experiments/stacked_mnist.py", bad)
 
 
 def test_quick_variant_through_launch_trains_and_evaluates(tmp_path, clf_dir):

@@ -1,21 +1,14 @@
 """Seed studies: the vmapped program trains each seed exactly as a run of its own."""
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import ROOT, load_experiment
+from conftest import launch, load_experiment
 
 from jgan import study, train
-
-
-def launch(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
 
 
 def raw_state(workdir, step):

@@ -1,6 +1,5 @@
 """End to end: the real entry point, determinism, resume, divergence, bad config."""
 import glob
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,23 +9,11 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import ROOT, launch, load_experiment
+
 from jgan import train
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config(path, variant=None):
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
-
-
-def launch(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("experiment", ["wgan", "gan", "dcgan", "wgan_gp", "sngan"])
@@ -34,7 +21,7 @@ def test_quick_variant_through_launch_writes_every_artefact(experiment, tmp_path
     workdir = tmp_path / "run"
     r = launch("--config", f"experiments/{experiment}.py:quick", "--workdir", str(workdir))
     assert r.returncode == 0, r.stderr[-3000:]
-    steps = load_config(f"experiments/{experiment}.py", "quick").train.steps
+    steps = load_experiment(f"experiments/{experiment}.py", "quick").train.steps
     assert json.loads((workdir / "config.json").read_text())["name"] == experiment
     records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3, 6]
@@ -73,7 +60,7 @@ def test_bad_override_is_one_line_naming_the_field(override, field, tmp_path):
 def final_params(workdir):
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step()
-    cfg = load_config("experiments/wgan.py", "quick")
+    cfg = load_experiment("experiments/wgan.py", "quick")
     template = train.build(cfg).state
     state, _ = ckpt.restore(template)
     ckpt.close()
@@ -81,7 +68,7 @@ def final_params(workdir):
 
 
 def wgan_quick(steps, seed=0):
-    cfg = load_config("experiments/wgan.py", "quick")
+    cfg = load_experiment("experiments/wgan.py", "quick")
     cfg.train.steps, cfg.seed = steps, seed
     return cfg
 
@@ -164,7 +151,7 @@ def test_two_processes_match_one_process_with_as_many_devices(tmp_path):
     assert sorted(os.listdir(tmp_path / "multi" / "checkpoints" / "6" / "data")) == [
         "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
     assert jax.device_count() == 4
-    cfg = load_config("experiments/dcgan.py", "quick")
+    cfg = load_experiment("experiments/dcgan.py", "quick")
     train.run(cfg, str(tmp_path / "single"))
 
     def params(workdir):
@@ -180,7 +167,7 @@ def test_two_processes_match_one_process_with_as_many_devices(tmp_path):
 
 
 def test_batch_not_divisible_by_devices_is_a_clear_error():
-    cfg = load_config("experiments/gan.py", "quick")
+    cfg = load_experiment("experiments/gan.py", "quick")
     cfg.train.batch_size = 6  # 4 simulated devices
     with pytest.raises(train.config_lib.ConfigError, match=r"train.batch_size=6 is not divisible by the 4 devices"):
         train.build(cfg)
@@ -192,7 +179,7 @@ def test_tfds_64px_variants_train_on_mock_data(experiment, variant, tmp_path):
     # real datasets' features), with the DCGAN-64 networks shrunk to width 8.
     import tensorflow_datasets as tfds
 
-    cfg = load_config(f"experiments/{experiment}.py", variant)
+    cfg = load_experiment(f"experiments/{experiment}.py", variant)
     cfg.model.generator.width = cfg.model.discriminator.width = 8
     cfg.train.batch_size, cfg.train.steps = 8, 2
     cfg.train.long_first = cfg.train.d_steps_long = 0
