@@ -41,12 +41,14 @@ class BatchNorm(nn.Module):
     """
 
     axis_name: str | None = "data"
+    affine: bool = True  # False: no scale and shift of its own (ConditionalBatchNorm adds them)
 
     @nn.compact
     def __call__(self, x, train: bool):
         axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                            axis_name=axis, scale_init=dcgan_bn_scale_init)(x)
+                            axis_name=axis, use_scale=self.affine, use_bias=self.affine,
+                            scale_init=dcgan_bn_scale_init)(x)
 
 
 def _axis_bound(name: str) -> bool:
@@ -81,9 +83,7 @@ class ConditionalBatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x, y, train: bool):
-        axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis,
-                         use_scale=False, use_bias=False)(x)
+        x = BatchNorm(self.axis_name, affine=False, name="norm")(x, train)
         c = x.shape[-1]
         gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="gamma")(y)
         beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="beta")(y)
