@@ -14,6 +14,10 @@ as a fraction of a matmul peak measured in the same run. ``--torch PYTHON`` also
 ``gan_steps_torch.py`` (eager) in a worker process, interleaved model by model, and prints
 the time ratio jgan / torch.
 
+jgan runs with its default host-memory policy (``config.train.host_memory='keep'``, see
+``jgan/hostmem.py``); ``--host-memory release`` measures it with glibc's defaults instead. The
+torch worker always runs with the defaults.
+
     python benchmarks/step_throughput.py
     python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python --repeats 2
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,7 +39,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from jgan import losses, optim, steps  # noqa: E402
+from jgan import hostmem, losses, optim, steps  # noqa: E402
 from jgan.config import base_config  # noqa: E402
 from jgan.models import make_discriminator, make_generator  # noqa: E402
 from jgan.state import create_state  # noqa: E402
@@ -146,13 +151,16 @@ def main():
     ap.add_argument("--min-iters", type=int, default=20)
     ap.add_argument("--min-time", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
+    ap.add_argument("--host-memory", choices=("keep", "release"), default="keep",
+                    help="jgan's host-memory policy (config.train.host_memory)")
     args = ap.parse_args()
+    kept = args.host_memory == "keep" and hostmem.keep_freed_memory()  # before JAX's first computation
     common = load_common(os.path.abspath(args.bench_dir))
     policy = common.TimingPolicy(min_iters=args.min_iters, min_time_s=args.min_time)
     models = args.models.split(",")
 
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s), "
-          f"{os.cpu_count()} cores", flush=True)
+          f"{os.cpu_count()} cores, host memory {'kept' if kept else 'glibc defaults'}", flush=True)
     peak = matmul_peak(common)
     print(f"matmul peak (2048^2 f32, jitted): {peak / 1e9:.0f} GFLOP/s", flush=True)
     worker = TorchWorker(args.torch, os.path.abspath(args.bench_dir), common, args.threads) if args.torch else None
@@ -170,9 +178,11 @@ def main():
                 sync(step())
                 first[m] = time.perf_counter() - t0
             step, sync = built[m]
+            faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times = common.time_iterations(step, sync, policy)
+            faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / (len(times) + policy.warmup_iters)
             jgan_ms[m].append(statistics.median(times) * 1e3)
-            line = f"round {r} {m:12s} jgan {jgan_ms[m][-1]:8.1f} ms"
+            line = f"round {r} {m:12s} jgan {jgan_ms[m][-1]:8.1f} ms ({faults:6.0f} page faults/it)"
             if worker:
                 reply = worker.ask({"cmd": "bench", "model": m, "variant": "eager",
                                     "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})

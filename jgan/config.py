@@ -89,6 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.long_every = 0           # ... and every N-th one (WGAN: 500; 0 = never)
     c.train.reuse_fake = False       # G update reuses the last D update's fake batch (DCGAN example)
     c.train.unroll_d = True          # unroll the D updates in the compiled step (fast on CPU)
+    c.train.host_memory = "keep"     # 'keep': freed host memory is reused, not returned (jgan.hostmem) | 'release'
     c.train.ema_decay = 0.0          # EMA of G's parameters (0 = off)
     c.train.log_every = 50           # iterations between metric records
     c.train.sample_every = 500       # iterations between sample grids
@@ -175,6 +176,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.eval.metrics has unknown {unknown}; choose from "
                           f"{', '.join(FEATURE_METRICS + MODE_METRICS)}.")
     t = c.train
+    _choice("train.host_memory", t.host_memory, ("keep", "release"))
     for f in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
               "keep_checkpoints", "num_samples"):
         _positive(f"train.{f}", t[f])

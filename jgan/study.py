@@ -85,7 +85,7 @@ def write_table(workdir: str, config, results: dict[int, dict[str, float]], info
 
 def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, float]]:
     """Train and evaluate ``seeds``; returns the summary (see module doc)."""
-    train.initialize_distributed(config.distributed)
+    train.setup_process(config)
     os.makedirs(workdir, exist_ok=True)
     check_evaluator(config)
     t0 = time.time()

@@ -31,7 +31,7 @@ import numpy as np
 
 from jgan import conditioning
 from jgan import config as config_lib
-from jgan import losses, optim, viz
+from jgan import hostmem, losses, optim, viz
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline, sources
 from jgan.eval.evaluate import check_evaluator, evaluate
@@ -216,9 +216,17 @@ def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
                                process_id=cfg.process_id if cfg.process_id >= 0 else None)
 
 
+def setup_process(config: ml_collections.ConfigDict) -> None:
+    """Once per process, before its first computation: the host-memory policy
+    (``config.train.host_memory``, see ``jgan.hostmem``) and ``jax.distributed``."""
+    if config.train.host_memory == "keep":
+        hostmem.keep_freed_memory()
+    initialize_distributed(config.distributed)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Train (or resume) to ``config.train.steps``; returns the last logged metrics."""
-    initialize_distributed(config.distributed)
+    setup_process(config)
     exp = build(config)
     t = config.train
     if config.eval.every:
