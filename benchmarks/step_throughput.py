@@ -16,7 +16,11 @@ the time ratio jgan / torch.
 
 jgan runs with its default host-memory policy (``config.train.host_memory='keep'``, see
 ``jgan/hostmem.py``); ``--host-memory release`` measures it with glibc's defaults instead. The
-torch worker always runs with the defaults.
+torch worker runs with glibc's defaults; for a like-for-like comparison give both processes the
+same policy through the environment (PyTorch's large CPU tensors page-fault the same way):
+
+    GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \
+        python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python
 
     python benchmarks/step_throughput.py
     python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python --repeats 2
