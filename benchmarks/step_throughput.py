@@ -19,8 +19,8 @@ jgan runs with its default host-memory policy (``config.train.host_memory='keep'
 torch worker runs with glibc's defaults; for a like-for-like comparison give both processes the
 same policy through the environment (PyTorch's large CPU tensors page-fault the same way):
 
-    GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 \
-        python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python
+    export GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647
+    python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python
 
     python benchmarks/step_throughput.py
     python benchmarks/step_throughput.py --torch /tmp/torchvenv/bin/python --repeats 2
