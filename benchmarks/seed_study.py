@@ -36,7 +36,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from jgan import hostmem, train  # noqa: E402
+from jgan import train  # noqa: E402
 from jgan.study import _stack, _with_seed  # noqa: E402
 from jgan.steps import make_step_functions  # noqa: E402
 
@@ -57,8 +57,8 @@ def main() -> None:
     ap.add_argument("--end-to-end", type=int, default=0, metavar="STEPS",
                     help="also time whole studies of STEPS iterations, vmapped and sequential")
     args = ap.parse_args()
-    hostmem.keep_freed_memory()  # as train.setup_process does (config.train.host_memory='keep')
     config = pacgan_config(args.pack)
+    train.setup_process(config)  # host-memory policy as in a run, before JAX's first computation
     seeds = list(range(args.seeds))
     exps = [train.build(_with_seed(config, s)) for s in seeds]
     e0 = exps[0]

@@ -7,8 +7,8 @@ falls back to ``mmap`` when told not to use it, because a thread's own arena can
 64 MB. So every step maps fresh zeroed pages and faults on each of them. Measured on the 2-core
 CI machine (``benchmarks/step_throughput.py``, per training iteration):
 
-    DCGAN-64   70,900 page faults, 166 ms of system time  ->  3,600 faults, 10 ms
-    DCGAN-28   10,200 page faults,  21 ms of system time  ->    240 faults,  2 ms
+    DCGAN-64   70,900 page faults, 166 ms of system time  ->  0-3,600 faults, 5-10 ms
+    DCGAN-28   10,200 page faults,  21 ms of system time  ->  0-240 faults,    1-2 ms
 
 :func:`keep_freed_memory` sets glibc's ``mallopt`` so that every thread allocates from the main
 heap (``M_ARENA_MAX`` 1), nothing is ``mmap``-ed (``M_MMAP_MAX`` 0) and the heap is never

@@ -52,7 +52,7 @@ def test_keep_freed_memory_stops_refaulting():
     assert kept["faults"] < 0.2 * pages, kept
 
 
-def test_keep_freed_memory_is_idempotent_and_safe_off_glibc(monkeypatch):
+def test_keep_freed_memory_is_a_no_op_off_glibc(monkeypatch):
     monkeypatch.setattr(hostmem, "_applied", False)
     monkeypatch.setattr(hostmem, "supported", lambda: False)
     assert hostmem.keep_freed_memory() is False
