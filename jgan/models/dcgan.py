@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jgan.axes import DATA
 from jgan.models.layers import Conv, ConvTranspose, torch_padding
 
 DCGAN_INIT = nn.initializers.normal(0.02)
@@ -40,7 +41,7 @@ class BatchNorm(nn.Module):
     module runs unsynchronised outside a mesh, e.g. when sampling.
     """
 
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
     affine: bool = True  # False: no scale and shift of its own (ConditionalBatchNorm adds them)
 
     @nn.compact
@@ -79,7 +80,7 @@ class ConditionalBatchNorm(nn.Module):
     """
 
     num_classes: int
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, x, y, train: bool):
@@ -118,7 +119,7 @@ class DCGANGenerator(nn.Module):
     width: int = 64  # ngf: channels of the last hidden layer
     norm: str = "batch"
     num_classes: int = 0  # > 0: class-conditional BatchNorm on labels y (projection cGAN)
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
@@ -144,7 +145,7 @@ class DCGANDiscriminator(nn.Module):
     width: int = 64  # ndf: channels of the first layer
     norm: str = "batch"
     head: bool = True  # False: return the flattened 4x4 features [N, 16 * C] the head reads
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -168,7 +169,7 @@ class MnistGenerator(nn.Module):
     width: int = 64
     norm: str = "batch"
     num_classes: int = 0  # > 0: class-conditional BatchNorm on labels y (projection cGAN)
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
@@ -190,7 +191,7 @@ class MnistDiscriminator(nn.Module):
     width: int = 64
     norm: str = "batch"  # 'none' for the WGAN critic
     head: bool = True    # False: return the flattened features [N, 7 * 7 * 2w] the head reads
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, x, train: bool = True):

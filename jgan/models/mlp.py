@@ -12,6 +12,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jgan.axes import DATA
 from jgan.models.dcgan import _norm
 
 
@@ -35,7 +36,7 @@ class MLPGenerator(nn.Module):
     hidden: Sequence[int] = (1200, 1200)
     norm: str = "none"
     output: str = "tanh"  # 'tanh' for images in [-1, 1], 'linear' for 2D points
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, train: bool = True):
@@ -56,7 +57,7 @@ class MLPDiscriminator(nn.Module):
     dropout: float = 0.0  # dropout rate on the input and every hidden layer
     head: bool = True     # False: return the last hidden layer [N, hidden[-1]]
     keep_tail: int = 0    # the last keep_tail input features skip input dropout (a cGAN's label)
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, x, train: bool = True):

@@ -46,6 +46,7 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jgan.axes import DATA
 from jgan.models.attention import SelfAttention, maybe_sn
 from jgan.models.dcgan import DCGAN_INIT, _norm
 from jgan.models.layers import Conv, ConvTranspose, torch_padding
@@ -116,7 +117,7 @@ class SNGANStandardGenerator(nn.Module):
     norm: str = "batch"
     spectral_norm: bool = False
     attention_resolution: int = 0
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, train: bool = True):
@@ -181,7 +182,7 @@ class GBlock(nn.Module):
     features: int
     norm: str = "batch"
     spectral_norm: bool = False
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -242,7 +243,7 @@ class ResNetGenerator(nn.Module):
     norm: str = "batch"
     spectral_norm: bool = False
     attention_resolution: int = 0
-    axis_name: str | None = "data"
+    axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, train: bool = True):

@@ -1,0 +1,6 @@
+"""Names of the device-mesh axes, shared by the step wrapper and the models.
+
+``DATA`` is the data-parallel axis: batches are split along it, gradients are ``pmean``-ed
+over it and BatchNorm layers synchronise their batch moments over it when it is bound.
+"""
+DATA = "data"

@@ -1,0 +1,101 @@
+"""Golden digests of every experiment's ``quick`` run: the bit-for-bit contract of refactors.
+
+``CASES`` are the experiments' ``quick`` variants (plus a few overrides: an EMA, PacGAN
+packs); each is trained to its final step on 1 and on 4 simulated devices and every leaf of
+the final checkpointed state is hashed (SHA-256 of dtype, shape and bytes). The digests in
+``tests/data/golden_digests.json`` were recorded from the code *before* the family core
+(commit 754489e, GANState(step, rng, g, d, ema_params)); ``legacy_view`` maps today's state
+onto that layout, so any change of a single bit in any parameter, BatchNorm statistic,
+optimiser moment, key or step of any experiment fails ``tests/test_golden.py``.
+
+Record (only when a change of the trajectory is intended and explained):
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/golden.py
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PATH = os.path.join(HERE, "data", "golden_digests.json")
+
+# name -> (experiment file, variant, overrides {dotted field: value})
+CASES = {
+    "gan": ("experiments/gan.py", "quick", {}),
+    "dcgan": ("experiments/dcgan.py", "quick", {}),
+    "dcgan_ema": ("experiments/dcgan.py", "quick", {"train.ema_decay": 0.9}),
+    "wgan": ("experiments/wgan.py", "quick", {}),
+    "wgan_gp": ("experiments/wgan_gp.py", "quick", {}),
+    "sngan": ("experiments/sngan.py", "quick", {}),
+    "pacgan": ("experiments/pacgan.py", "quick", {}),
+    "pacgan_pack3": ("experiments/pacgan.py", "quick", {"model.pack": 3}),
+    "stacked_mnist": ("experiments/stacked_mnist.py", "quick", {}),
+    "cgan": ("experiments/cgan.py", "quick", {}),
+    "acgan": ("experiments/acgan.py", "quick", {}),
+    "projection": ("experiments/projection.py", "quick", {}),
+    "infogan": ("experiments/infogan.py", "quick", {}),
+}
+
+
+def case_config(name: str):
+    sys.path.insert(0, HERE)
+    from conftest import load_experiment
+
+    path, variant, overrides = CASES[name]
+    cfg = load_experiment(path, variant)
+    cfg.eval.every = 0  # evaluation does not touch the state; it needs the classifier
+    for field, value in overrides.items():
+        node = cfg
+        *parents, leaf = field.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return cfg
+
+
+def digest(tree: dict) -> dict[str, str]:
+    """``{keypath: sha256(dtype, shape, bytes)[:16]}`` of every leaf of a pytree."""
+    import jax
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        a = np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
+        h = hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()[:16]
+        out[jax.tree_util.keystr(path)] = h
+    return out
+
+
+def record() -> None:  # pragma: no cover - run by hand with the pre-refactor code
+    import jax
+
+    from jgan import steps, train
+    from jgan.checkpoint import Checkpointer
+
+    assert jax.device_count() == 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
+    result = {}
+    for name in CASES:
+        result[name] = {}
+        for n in (1, 4):
+            train.make_mesh = lambda n=n: steps.make_mesh(jax.devices()[:n])
+            cfg = case_config(name)
+            with tempfile.TemporaryDirectory() as d:
+                train.run(cfg, d)
+                ckpt = Checkpointer(os.path.join(d, "checkpoints"))
+                state, _ = ckpt.restore(train.build(cfg).state)
+                ckpt.close()
+            view = {"step": state.step, "rng": state.rng, "g": state.g, "d": state.d,
+                    "ema_params": state.ema_params}
+            result[name][str(n)] = digest(view)
+            print(name, n, len(result[name][str(n)]), flush=True)
+    with open(PATH, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    record()
