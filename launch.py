@@ -86,10 +86,45 @@ def default_workdir(config) -> str:
     return os.path.join("runs", config.name + (f"-{config.variant}" if config.get("variant") else ""))
 
 
+def run_mode(config, workdir: str) -> None:
+    """``--mode eval`` (any family) or one of the family's own modes (sample, interpolate)."""
+    import json
+    import types
+
+    from jgan.eval.evaluate import EvalError, print_table
+    from jgan.experiment import make_family, restore
+
+    family = make_family(config)
+    modes = family.modes()
+    if FLAGS.mode != "eval" and FLAGS.mode not in modes:
+        raise ConfigError(f"--mode {FLAGS.mode} is not available for config.family={config.family!r}; "
+                          f"use one of train, eval{''.join(', ' + m for m in modes)}.")
+    if FLAGS.mode == "eval":
+        try:
+            family.check_evaluator()
+        except EvalError as e:
+            raise ConfigError(str(e)) from e
+    family, state = restore(config, workdir, FLAGS.step)
+    if FLAGS.mode == "eval":
+        try:
+            result = family.evaluate(state, workdir)
+        except EvalError as e:
+            raise ConfigError(str(e)) from e
+        step = int(state.step)
+        print_table(f"{config.name} step {step}", result)
+        with open(os.path.join(workdir, "eval.json"), "w") as f:
+            json.dump({"step": step, **result}, f, indent=2)
+        return
+    labels = [int(v) for v in FLAGS.labels.split(",") if v.strip()] if FLAGS.labels else None
+    args = types.SimpleNamespace(seeds=FLAGS.seeds, labels=labels, frames=FLAGS.frames)
+    for path in modes[FLAGS.mode](state, workdir, args):
+        print(path)
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
-    from jgan import sampling, train  # after flag parsing: keeps --help fast
+    from jgan import iteration, train  # after flag parsing: keeps --help fast
 
     try:
         config = FLAGS.config
@@ -114,23 +149,9 @@ def main(argv):
             study_lib.run_study(config, workdir, study_lib.study_seeds(FLAGS.seeds, config.seed))
         elif FLAGS.mode == "train":
             train.run(config, workdir)
-        elif FLAGS.mode == "eval":
-            from jgan.eval.evaluate import EvalError, write_eval
-            try:
-                write_eval(config, workdir, FLAGS.step)
-            except EvalError as e:
-                raise ConfigError(str(e)) from e
-        elif FLAGS.mode == "sample":
-            default = "0-63" if config.model.conditioning == "none" else "0-7"
-            labels = [int(v) for v in FLAGS.labels.split(",") if v.strip()] if FLAGS.labels else None
-            for path in sampling.write_sample_grid(config, workdir, sampling.parse_seeds(FLAGS.seeds or default),
-                                                   FLAGS.step, labels=labels):
-                print(path)
         else:
-            for path in sampling.write_interpolations(config, workdir, sampling.parse_seeds(FLAGS.seeds or "0-3"),
-                                                      FLAGS.frames, FLAGS.step):
-                print(path)
-    except (ConfigError, DataError, CheckpointError, train.DivergenceError, ValueError) as e:
+            run_mode(config, workdir)
+    except (ConfigError, DataError, CheckpointError, iteration.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -3,7 +3,7 @@
 The PacGAN grid25 iteration (``experiments/pacgan.py:grid25``: G 4x400 BN-ReLU, D 3 maxout
 layers of 200x5, batch 100, one D + one G update) for S seeds:
 
-    vmapped     ``make_step_functions(seed_axis=True)``: one call advances all S seeds
+    vmapped     ``compile_phases(seed_axis=True)``: one call advances all S seeds
     sequential  the ordinary step, called once per seed (one compiled program reused, so
                 this is the *best case* for running seeds in turn: separate processes would
                 also each pay start-up and compilation, ~10 s here)
@@ -36,9 +36,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from jgan import train  # noqa: E402
+from jgan.experiment import build  # noqa: E402
+from jgan.process import setup_process  # noqa: E402
 from jgan.study import _stack, _with_seed  # noqa: E402
-from jgan.steps import make_step_functions  # noqa: E402
+from jgan.steps import compile_phases  # noqa: E402
 
 
 def pacgan_config(pack: int):
@@ -58,12 +59,11 @@ def main() -> None:
                     help="also time whole studies of STEPS iterations, vmapped and sequential")
     args = ap.parse_args()
     config = pacgan_config(args.pack)
-    train.setup_process(config)  # host-memory policy as in a run, before JAX's first computation
+    setup_process(config)  # host-memory policy as in a run, before JAX's first computation
     seeds = list(range(args.seeds))
-    exps = [train.build(_with_seed(config, s)) for s in seeds]
+    exps = [build(_with_seed(config, s)) for s in seeds]
     e0 = exps[0]
-    vfns = make_step_functions(e0.g_model, e0.d_model, e0.objective, e0.step_cfg, e0.fns.mesh,
-                               seed_axis=True, donate=True)
+    vfns = compile_phases(e0.family.phases(), e0.phases.mesh, seed_axis=True, donate=True)
     vstate = vfns.replicate(_stack([e.state for e in exps], e0.state))
     states = [e.state for e in exps]
     rng = np.random.default_rng(0)
@@ -73,14 +73,14 @@ def main() -> None:
     def run_vmapped(n):
         nonlocal vstate
         for i in range(n):
-            vstate, m = vfns.train_step(vstate, vfns.shard_reals({"x": batches[i % 8]}), jnp.int32(0))
+            vstate, m = vfns["iteration"](vstate, vfns.shard_batch({"x": batches[i % 8]}), jnp.int32(0))
         jax.block_until_ready(m)
 
     def run_sequential(n):
         for i in range(n):
             for s in range(args.seeds):
-                states[s], m = e0.fns.train_step(states[s], e0.fns.shard_reals({"x": batches[i % 8, s]}),
-                                                 jnp.int32(0))
+                states[s], m = e0.phases["iteration"](states[s], e0.phases.shard_batch({"x": batches[i % 8, s]}),
+                                                      jnp.int32(0))
         jax.block_until_ready(m)
 
     t = time.perf_counter()

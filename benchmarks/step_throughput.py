@@ -43,10 +43,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from jgan import hostmem, losses, optim, steps  # noqa: E402
+from jgan import hostmem  # noqa: E402
 from jgan.config import base_config  # noqa: E402
-from jgan.models import make_discriminator, make_generator  # noqa: E402
-from jgan.state import create_state  # noqa: E402
+from jgan.experiment import build  # noqa: E402
 
 MODELS = ("dcgan64", "dcgan_mnist", "wgan_mnist")
 
@@ -85,23 +84,18 @@ def bench_config(model: str):
 def build_jgan(model: str):
     """Returns ``step()`` running one full iteration and ``sync(result)``."""
     c, shape = bench_config(model)
-    g = make_generator(c.model.generator, shape)
-    d = make_discriminator(c.model.discriminator, shape)
-    state = create_state(seed=0, g_model=g, d_model=d, z_dim=c.model.z_dim, data_shape=shape,
-                         g_tx=optim.make_optimizer(c.optim.g), d_tx=optim.make_optimizer(c.optim.d),
-                         ema_decay=0.0)
-    fns = steps.make_step_functions(
-        g, d, losses.get_objective(c.loss.name),
-        steps.StepConfig(z_dim=c.model.z_dim, reuse_fake=c.train.reuse_fake), steps.make_mesh())
+    c.data.image_size, c.data.channels = shape[0], shape[-1]
+    exp = build(c)
+    fns = exp.phases
     k = c.train.d_steps
     rng = np.random.default_rng(0)
-    pool = [fns.shard_reals(rng.uniform(-1, 1, (k, 64, *shape)).astype(np.float32)) for _ in range(4)]
-    box = {"state": fns.replicate(state), "i": 0}
+    pool = [fns.shard_batch({"x": rng.uniform(-1, 1, (k, 64, *shape)).astype(np.float32)}) for _ in range(4)]
+    box = {"state": exp.state, "i": 0}
     offset = jnp.int32(0)
 
     def step():
         box["i"] = (box["i"] + 1) % len(pool)
-        box["state"], metrics = fns.train_step(box["state"], pool[box["i"]], offset)
+        box["state"], metrics = fns["iteration"](box["state"], pool[box["i"]], offset)
         return metrics
 
     return step, jax.block_until_ready

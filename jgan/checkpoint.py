@@ -1,11 +1,15 @@
 """One small wrapper over orbax's CheckpointManager: state + data iterator + config.
 
-Each checkpoint ``<dir>/<step>/`` holds three items: ``state`` (the GANState pytree),
+Each checkpoint ``<dir>/<step>/`` holds three items: ``state`` (the ``jgan.state.State`` pytree),
 ``data`` (grain's iterator state, one file per process) and ``config`` (the resolved
 config as JSON). A seed study's checkpoint holds one iterator per seed
 (``data_0``, ``data_1``, ...; ``data_iterators`` = S). Saves are asynchronous; orbax writes to a temporary directory and renames
 it when complete, so an interrupted save never replaces the last good checkpoint.
 ``close()`` waits for the save in flight.
+
+Checkpoints written before the family core (``GANState(step, rng, g, d, ema_params)``) are
+restored into the gan family's ``State`` (``nets={'g', 'd'}``, ``ema['g']`` with the saved
+params and, since the old EMA kept params only, G's batch statistics).
 """
 from __future__ import annotations
 
@@ -60,7 +64,9 @@ class Checkpointer:
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}; train first with the same "
                                   f"--config and --workdir.")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
+        legacy = self._is_legacy(step)
+        template = _legacy_view(state_template) if legacy else state_template
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         items = dict(state=ocp.args.StandardRestore(abstract), config=ocp.args.JsonRestore())
         if data_iterator is not None:
             items.update({n: grain.checkpoint.CheckpointRestore(it)
@@ -72,7 +78,15 @@ class Checkpointer:
                 f"checkpoint {step} in {self.directory} does not match this config's model or "
                 f"optimiser ({str(e).splitlines()[0][:200]}); use another --workdir or the "
                 f"config it was written with.") from e
-        return restored.state, restored.config
+        state = _from_legacy(restored.state, state_template) if legacy else restored.state
+        return state, restored.config
+
+    def _is_legacy(self, step: int) -> bool:
+        try:
+            keys = set(self.manager.item_metadata(step)["state"].keys())
+        except Exception:  # no readable metadata: let the restore report it
+            return False
+        return "g" in keys and "nets" not in keys
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
@@ -80,3 +94,19 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _legacy_view(state) -> dict:
+    """The pre-family checkpoint layout of a gan-family ``State``."""
+    ema = state.ema.get("g")
+    return {"step": state.step, "rng": state.rng, "g": state.nets["g"], "d": state.nets["d"],
+            "ema_params": None if ema is None else ema["params"]}
+
+
+def _from_legacy(restored: dict, template):
+    g = restored["g"]
+    ema = dict(template.ema)
+    if restored["ema_params"] is not None:
+        ema["g"] = {"params": restored["ema_params"], "batch_stats": g.batch_stats}
+    return template.replace(step=restored["step"], rng=restored["rng"],
+                            nets={**template.nets, "g": g, "d": restored["d"]}, ema=ema)

@@ -1,15 +1,18 @@
-"""The config schema every experiment starts from, and its validation.
+"""The config schema every experiment starts from, and the core's validation.
 
 ``base_config()`` holds every field with its default and a one-line comment; experiments in
-``experiments/`` start from it and change what their paper says. ``validate`` turns a bad
-value into one ``ConfigError`` sentence naming the field and the fix.
+``experiments/`` start from it and change what their paper says (a family may add its own
+fields there). ``validate`` checks the fields the core reads (data loading, train loop,
+evaluation schedule) and turns a bad value into one ``ConfigError`` sentence naming the
+field and the fix; each family validates its own fields (``jgan.families``). This module
+imports no training code.
 """
 from __future__ import annotations
 
 import ml_collections
 
-from jgan import losses, penalties
-from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
+FEATURE_METRICS = ("fid", "kid", "precision_recall", "density_coverage", "is")
+MODE_METRICS = ("modes",)
 
 
 class ConfigError(ValueError):
@@ -19,6 +22,7 @@ class ConfigError(ValueError):
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan"                   # experiment name (workdir default: runs/<name>[-<variant>])
+    c.family = "gan"                 # one of jgan.families.FAMILIES: what is trained
     c.seed = 0                       # root of every key and of the data order
     c.distributed = ml_collections.ConfigDict()
     c.distributed.enabled = False    # call jax.distributed.initialize() (multi-host runs)
@@ -78,6 +82,8 @@ def base_config() -> ml_collections.ConfigDict:
         o.decay = 0.99               # rmsprop: squared-gradient average decay (PyTorch 'alpha')
         o.momentum = 0.0             # sgd
         o.clip = 0.0                 # > 0: clip parameters to [-clip, clip] after each update
+        o.constant_steps = 0         # > 0 with decay_steps: lr constant for this many updates, then
+        o.decay_steps = 0            # ... linearly to 0 over decay_steps updates (0 = constant lr)
         c.optim[net] = o
 
     c.train = ml_collections.ConfigDict()
@@ -105,85 +111,49 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is")  # toy data: modes
     c.eval.num_samples = 5000        # generated samples per evaluation (fixed evaluation noise)
     c.eval.num_real = 4500           # real examples for the reference features (cached)
-    c.eval.classifier_workdir = "runs/classifier_mnist"  # MNIST feature extractor
+    c.eval.extractor = "auto"        # 'auto' (by data.source) | 'classifier' (eval.classifier_workdir) | 'inception'
+    c.eval.classifier_workdir = "runs/classifier_mnist"  # jgan-trained classifier (features and labels)
     c.eval.inception_weights = ""    # pt_inception-2015-12-05-6726825d.pth for RGB data
     return c
 
 
-def _choice(field: str, value, options) -> None:
+def choice(field: str, value, options) -> None:
     if value not in options:
         raise ConfigError(f"config.{field}={value!r} is not one of {', '.join(map(repr, options))}.")
 
 
-def _positive(field: str, value, allow_zero: bool = False) -> None:
+def positive(field: str, value, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"config.{field}={value!r} must be {bound}.")
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-    """Raise ``ConfigError`` (one sentence naming the field) for an invalid value."""
-    _choice("data.source", c.data.source, ("mnist_subset", "tfds", "stacked_mnist", "ring8", "grid25"))
-    _positive("data.image_size", c.data.image_size, allow_zero=True)
-    _positive("data.num_examples", c.data.num_examples)
-    _positive("data.prefetch", c.data.prefetch, allow_zero=True)
-    _positive("model.z_dim", c.model.z_dim)
-    _positive("model.pack", c.model.pack)
-    _choice("model.conditioning", c.model.conditioning, CONDITIONING)
-    if c.model.conditioning != "none":
-        if c.model.num_classes < 2:
-            raise ConfigError(f"config.model.num_classes={c.model.num_classes} must be >= 2 for "
-                              f"model.conditioning={c.model.conditioning!r}.")
-        if c.model.pack > 1:
-            raise ConfigError(f"config.model.pack={c.model.pack} works with unconditional models only; "
-                              f"set model.pack=1 or model.conditioning='none'.")
-    if c.model.conditioning == "projection" and c.model.generator.name not in CONDITIONAL_BN_GENERATORS:
-        raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} has no conditional "
-                          f"BatchNorm for model.conditioning='projection'; use one of "
-                          f"{', '.join(CONDITIONAL_BN_GENERATORS)}.")
-    if c.model.conditioning == "projection" and c.model.generator.norm != "batch":
-        raise ConfigError("config.model.generator.norm must be 'batch' for model.conditioning='projection' "
-                          "(its generator uses class-conditional BatchNorm).")
-    _positive("model.info_continuous", c.model.info_continuous, allow_zero=True)
-    _positive("loss.aux_weight", c.loss.aux_weight, allow_zero=True)
-    _choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
-    _choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))
-    for net in ("generator", "discriminator"):
-        _choice(f"model.{net}.norm", c.model[net].norm, ("batch", "layer", "none"))
-    if not 0 <= c.model.discriminator.dropout < 1:
-        raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
-                          f"must be in [0, 1).")
-    _choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
-    _choice("loss.penalty", c.loss.penalty, tuple(penalties.PENALTIES))
-    _positive("loss.penalty_weight", c.loss.penalty_weight, allow_zero=True)
-    if c.loss.penalty != "none" and c.model.discriminator.norm == "batch":
-        raise ConfigError(f"config.loss.penalty={c.loss.penalty!r} needs per-example gradients: set "
-                          f"model.discriminator.norm to 'layer' or 'none' (BatchNorm couples the batch).")
-    for net in ("g", "d"):
-        o = c.optim[net]
-        _choice(f"optim.{net}.name", o.name, ("adam", "rmsprop", "sgd"))
-        _positive(f"optim.{net}.lr", o.lr)
-        _positive(f"optim.{net}.clip", o.clip, allow_zero=True)
-        for f in ("b1", "b2", "decay", "momentum"):
-            if not 0 <= o[f] < 1:
-                raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
-    _positive("eval.every", c.eval.every, allow_zero=True)
-    _positive("eval.num_samples", c.eval.num_samples)
-    _positive("eval.num_real", c.eval.num_real)
-    from jgan.eval.evaluate import FEATURE_METRICS, MODE_METRICS
+    """Raise ``ConfigError`` (one sentence naming the field) for an invalid core value."""
+    positive("data.image_size", c.data.image_size, allow_zero=True)
+    positive("data.prefetch", c.data.prefetch, allow_zero=True)
+    if "optim" in c:
+        for net, o in c.optim.items():
+            choice(f"optim.{net}.name", o.name, ("adam", "rmsprop", "sgd"))
+            positive(f"optim.{net}.lr", o.lr)
+            positive(f"optim.{net}.clip", o.clip, allow_zero=True)
+            positive(f"optim.{net}.constant_steps", o.constant_steps, allow_zero=True)
+            positive(f"optim.{net}.decay_steps", o.decay_steps, allow_zero=True)
+            for f in ("b1", "b2", "decay", "momentum"):
+                if not 0 <= o[f] < 1:
+                    raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
+    positive("eval.every", c.eval.every, allow_zero=True)
+    positive("eval.num_samples", c.eval.num_samples)
+    positive("eval.num_real", c.eval.num_real)
+    choice("eval.extractor", c.eval.extractor, ("auto", "classifier", "inception"))
     unknown = [m for m in c.eval.metrics if m not in FEATURE_METRICS + MODE_METRICS]
     if unknown:
         raise ConfigError(f"config.eval.metrics has unknown {unknown}; choose from "
                           f"{', '.join(FEATURE_METRICS + MODE_METRICS)}.")
     t = c.train
-    _choice("train.host_memory", t.host_memory, ("keep", "release"))
-    for f in ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
+    choice("train.host_memory", t.host_memory, ("keep", "release"))
+    for f in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
               "keep_checkpoints", "num_samples"):
-        _positive(f"train.{f}", t[f])
-    for f in ("d_steps_long", "long_first", "long_every"):
-        _positive(f"train.{f}", t[f], allow_zero=True)
-    if t.d_steps_long and t.d_steps_long % t.d_steps:
-        raise ConfigError(f"config.train.d_steps_long={t.d_steps_long} must be a multiple of "
-                          f"train.d_steps={t.d_steps}.")
+        positive(f"train.{f}", t[f])
     if not 0 <= t.ema_decay < 1:
         raise ConfigError(f"config.train.ema_decay={t.ema_decay!r} must be in [0, 1) (0 = off).")

@@ -40,19 +40,33 @@ def clip_params(clip: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def learning_rate(cfg):
+    """``cfg.lr``, or with ``cfg.decay_steps`` > 0 an optax schedule: constant for
+    ``cfg.constant_steps`` updates, then linear to 0 over ``decay_steps`` updates (pix2pix /
+    CycleGAN's "constant, then linear decay"). The schedule reads the optimiser's own update
+    count, which is in the checkpointed optimiser state, so a resumed run continues on it."""
+    if not cfg.get("decay_steps", 0):
+        return cfg.lr
+    return optax.join_schedules([optax.constant_schedule(cfg.lr),
+                                 optax.linear_schedule(cfg.lr, 0.0, cfg.decay_steps)],
+                                [cfg.constant_steps])
+
+
 def make_optimizer(cfg) -> optax.GradientTransformation:
     """The chain for one network from its config section.
 
     ``cfg.name``: 'adam' (``b1``, ``b2``, ``eps``), 'rmsprop' (PyTorch semantics:
     ``v = decay v + (1-decay) g^2``, update ``lr g / (sqrt(v) + eps)``), or 'sgd'
-    (``momentum``, 0 = plain SGD). ``cfg.clip`` > 0 appends weight clipping.
+    (``momentum``, 0 = plain SGD). ``cfg.clip`` > 0 appends weight clipping; the learning
+    rate is :func:`learning_rate`.
     """
+    lr = learning_rate(cfg)
     if cfg.name == "adam":
-        tx = optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+        tx = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     elif cfg.name == "rmsprop":
-        tx = optax.rmsprop(cfg.lr, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
+        tx = optax.rmsprop(lr, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
     elif cfg.name == "sgd":
-        tx = optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+        tx = optax.sgd(lr, momentum=cfg.momentum or None)
     else:
         raise ValueError(f"optimizer {cfg.name!r} is not one of 'adam', 'rmsprop', 'sgd'")
     if cfg.clip > 0:

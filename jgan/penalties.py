@@ -23,13 +23,12 @@ Convention: every penalty returns ``(penalty, grad_norms)``:
 Norms are computed with a "safe" square root whose gradient at a zero gradient is 0 rather
 than NaN (possible e.g. for a constant D at initialisation).
 
-``PENALTIES`` maps ``config.loss.penalty`` names to these functions ('none' -> None); the
-signatures differ (which batches and whether a key is needed), so callers dispatch on the
-name explicitly.
+``PENALTIES`` maps ``config.loss.penalty`` names to :class:`Penalty` entries ('none' ->
+None) that put the functions' different signatures behind one calling convention.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,17 +122,30 @@ def dragan(d_fn: DFn, real: jax.Array, key: jax.Array, *, weight: float = 10.0,
 
 
 # ----------------------------------------------------------------------------- registry
-PENALTIES: dict[str, Callable[..., tuple[jax.Array, jax.Array]] | None] = {
+
+
+class Penalty(NamedTuple):
+    """A penalty with one calling convention: ``apply(d_real, d_fake, real, fake, key,
+    weight) -> (penalty, grad_norms)``. ``d_real`` / ``d_fake`` are D's closures for the real
+    and the fake batch (they differ only for a label-conditioned D, which sees the real or
+    the fake labels); each penalty uses the closure of the points it is evaluated at (R1,
+    DRAGAN and WGAN-GP's interpolates: real labels; R2: fake labels)."""
+
+    fn: Callable[..., tuple[jax.Array, jax.Array]]
+    apply: Callable[..., tuple[jax.Array, jax.Array]]
+
+
+PENALTIES: dict[str, Penalty | None] = {
     "none": None,
-    "wgan_gp": wgan_gp,    # (d_fn, real, fake, key, *, weight=10, target=1)
-    "r1": r1,              # (d_fn, real, *, gamma)
-    "r2": r2,              # (d_fn, fake, *, gamma)
-    "dragan": dragan,      # (d_fn, real, key, *, weight=10, c=0.5)
+    "wgan_gp": Penalty(wgan_gp, lambda dr, df, real, fake, key, w: wgan_gp(dr, real, fake, key, weight=w)),
+    "r1": Penalty(r1, lambda dr, df, real, fake, key, w: r1(dr, real, gamma=w)),
+    "r2": Penalty(r2, lambda dr, df, real, fake, key, w: r2(df, fake, gamma=w)),
+    "dragan": Penalty(dragan, lambda dr, df, real, fake, key, w: dragan(dr, real, key, weight=w)),
 }
 
 
-def get_penalty(name: str):
-    """The penalty function named by ``config.loss.penalty`` (None for 'none')."""
+def get_penalty(name: str) -> Penalty | None:
+    """The penalty named by ``config.loss.penalty`` (None for 'none')."""
     if name not in PENALTIES:
         raise KeyError(f"unknown penalty {name!r}; one of {sorted(PENALTIES)}")
     return PENALTIES[name]

@@ -1,18 +1,21 @@
-"""Latent-space tools: sample grids from fixed seeds and interpolations between seeds.
+"""The gan family's latent-space tools: sample grids from fixed seeds, interpolations.
 
 Latent seed ``s`` means ``z = N(0, I)`` drawn from ``fold_in(fold_in(root, EVAL), s)``, so
 seed 7 is the same z in every run and every tool of the same config. Samples use the EMA
-generator when the run keeps one, with BatchNorm in inference mode.
+generator (its params and normalisation statistics) when the run keeps one, with BatchNorm
+in inference mode. ``--mode sample`` / ``--mode interpolate`` call
+:func:`write_sample_grid` / :func:`write_interpolations` with the restored state.
 """
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan.conditioning import Conditioning, Latents, balanced_latents, with_codes
+from jgan.conditioning import Conditioning, Latents, with_codes
 from jgan.state import EVAL, stream_key
 
 
@@ -70,51 +73,28 @@ def interpolation_path(z: jax.Array, steps: int, kind: str) -> jax.Array:
     return jnp.concatenate(frames)
 
 
-def fixed_latents(key, n: int, z_dim: int, cond: Conditioning) -> Latents:
-    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``, balanced labels / codes
-    (:func:`jgan.conditioning.balanced_latents`, continuous codes from ``fold_in(key, 2)``)."""
-    return balanced_latents(jax.random.normal(key, (n, z_dim)), jax.random.fold_in(key, 2), cond)
-
-
 @functools.lru_cache(maxsize=8)
-def make_sampler(g_model):
-    """Jitted ``(params, batch_stats, z, labels=None) -> samples`` with G in inference mode
-    (running BN stats); ``labels`` only for generators that take them. Cached per
-    generator, so periodic evaluation does not recompile it."""
+def make_sampler(g_model) -> Callable:
+    """Jitted ``(variables, z, labels=None) -> samples`` with G in inference mode (running
+    statistics); ``labels`` only for generators that take them. Cached per generator, so
+    periodic evaluation does not recompile it."""
 
     @jax.jit
-    def sample(params, batch_stats, z, labels=None):
+    def sample(variables, z, labels=None):
         args = (z,) if labels is None else (z, labels)
-        return g_model.apply({"params": params, "batch_stats": batch_stats}, *args, train=False)
+        return g_model.apply(variables, *args, train=False)
 
     return sample
 
 
-def generate(g_model, params, batch_stats, z: jax.Array, labels=None, batch_size: int = 256) -> np.ndarray:
-    """G in inference mode over ``z [n, d]`` (and ``labels [n]`` for generators that take
-    them) in chunks -> numpy ``[n, ...]``."""
+def generate(g_model, variables: dict, lat: Latents, cond: Conditioning, batch_size: int = 256) -> np.ndarray:
+    """G in inference mode over the latents' rows, in chunks -> numpy ``[n, ...]``."""
     fn = make_sampler(g_model)
-    out = [np.asarray(fn(params, batch_stats, z[i:i + batch_size],
+    labels = lat.labels if cond.g_takes_labels else None
+    out = [np.asarray(fn(variables, lat.z[i:i + batch_size],
                          None if labels is None else labels[i:i + batch_size]))
-           for i in range(0, len(z), batch_size)]
+           for i in range(0, len(lat.z), batch_size)]
     return np.concatenate(out)
-
-
-def restore_generator(config, workdir: str, step: int | None = None):
-    """``(g_model, params, batch_stats, step)`` from a run's checkpoint (EMA params when kept)."""
-    import os
-
-    from jgan import train
-    from jgan.checkpoint import Checkpointer
-
-    exp = train.build(config)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-    try:
-        state, _ = ckpt.restore(exp.state, step=step)
-    finally:
-        ckpt.close()
-    params = state.ema_params if state.ema_params is not None else state.g.params
-    return exp.g_model, params, state.g.batch_stats, int(state.step)
 
 
 TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)  # InfoGAN continuous codes, as in Chen et al. Fig. 2
@@ -156,32 +136,34 @@ def conditional_grids(cond: Conditioning, z: jax.Array, latent_seeds, labels=Non
     return grids
 
 
-def write_sample_grid(config, workdir: str, latent_seeds, step: int | None = None,
-                      labels=None) -> list[str]:
-    """``--mode sample``: grids of G for ``latent_seeds``; returns the paths written under
-    ``workdir/samples/``.
+def write_sample_grid(family, state, workdir: str, args) -> list[str]:
+    """``--mode sample``: grids of G for the latent seeds ``args.seeds`` (default 0-63, or
+    0-7 for conditional grids); returns the paths written under ``workdir/samples/``.
 
     Unconditional G: one grid of G(z_seed), row-major (``seeds_<first>-<last>_step_<step>.png``).
-    Conditional G: rows = seeds, columns = ``labels`` (``labels_9-4-3-0-5_...png``, the
+    Conditional G: rows = seeds, columns = ``args.labels`` (``labels_9-4-3-0-5_...png``, the
     digits in that order) or every class (``classes_...png``, the class x seed grid). InfoGAN:
     the traversal grids of :func:`conditional_grids`.
     """
     import os
 
     from jgan import viz
-    from jgan.conditioning import from_config
+    from jgan.families.gan import generate
 
-    cond = from_config(config)
+    config, cond = family.config, family.cond
+    labels = args.labels
     if labels is not None and not cond.g_takes_labels:
         raise ValueError(f"--labels needs a label-conditioned generator; {config.name} has "
                          f"model.conditioning={config.model.conditioning!r}.")
     if labels is not None and not all(0 <= y < cond.num_classes for y in labels):
         raise ValueError(f"--labels must be in [0, {cond.num_classes}), got {list(labels)}.")
-    g_model, params, bs, step = restore_generator(config, workdir, step)
+    latent_seeds = parse_seeds(args.seeds or ("0-63" if cond.kind == "none" else "0-7"))
+    variables, step = family.sample_variables(state), int(state.step)
     z = latents(config.seed, latent_seeds, config.model.z_dim)
     seeds = f"seeds_{latent_seeds[0]}-{latent_seeds[-1]}_step_{step:07d}.png"
     if cond.kind == "none":
-        images = generate(g_model, params, bs, z)
+        images = generate(family.g_model, variables, with_codes(z, jnp.zeros(len(z), jnp.int32),
+                                                                jnp.zeros((len(z), 0)), cond), cond)
         path = os.path.join(workdir, "samples", seeds)
         if images.ndim == 2:
             viz.save_scatter(images, path, title=f"{config.name} step {step}")
@@ -190,36 +172,36 @@ def write_sample_grid(config, workdir: str, latent_seeds, step: int | None = Non
         return [path]
     paths = []
     for name, lat in conditional_grids(cond, z, latent_seeds, labels).items():
-        images = generate(g_model, params, bs, lat.z, lat.labels if cond.g_takes_labels else None)
+        images = generate(family.g_model, variables, lat, cond)
         path = os.path.join(workdir, "samples", f"{name}_{seeds}")
         viz.save_image_grid(images, path, ncols=len(images) // len(latent_seeds))
         paths.append(path)
     return paths
 
 
-def write_interpolations(config, workdir: str, latent_seeds, frames: int = 8,
-                         step: int | None = None) -> list[str]:
-    """``--mode interpolate``: image strips through the seeds' latents, one linear and one
-    spherical, to ``workdir/samples/interp_{linear,spherical}_<seeds>.png``."""
+def write_interpolations(family, state, workdir: str, args) -> list[str]:
+    """``--mode interpolate``: image strips through the latents of ``args.seeds`` (default
+    0-3), ``args.frames`` per segment, one linear and one spherical, to
+    ``workdir/samples/interp_{linear,spherical}_<seeds>.png``."""
     import os
 
     from jgan import viz
+    from jgan.families.gan import generate
 
+    config, cond = family.config, family.cond
+    latent_seeds = parse_seeds(args.seeds or "0-3")
     if len(latent_seeds) < 2:
         raise ValueError("--mode interpolate needs at least two --seeds, e.g. --seeds 3,7.")
-    from jgan.conditioning import from_config
-
-    cond = from_config(config)
-    g_model, params, bs, step = restore_generator(config, workdir, step)
+    variables, step = family.sample_variables(state), int(state.step)
     z = latents(config.seed, latent_seeds, config.model.z_dim)
     name = "-".join(map(str, latent_seeds))
     paths = []
     for kind in ("linear", "spherical"):
-        path_z = interpolation_path(z, frames, kind)
+        path_z = interpolation_path(z, args.frames, kind)
         # conditional G: class / categorical code 0 and continuous codes 0 along the path
         lat = with_codes(path_z, jnp.zeros(len(path_z), jnp.int32),
                          jnp.zeros((len(path_z), cond.num_continuous)), cond)
-        images = generate(g_model, params, bs, lat.z, lat.labels if cond.g_takes_labels else None)
+        images = generate(family.g_model, variables, lat, cond)
         if images.ndim != 4:
             raise ValueError(f"{config.name} generates {images.shape[1:]} points, not images: "
                              f"interpolation strips need an image generator.")

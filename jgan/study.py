@@ -10,9 +10,9 @@ config's metrics. Written to the workdir:
     study.md                 the table (mean +- standard error over seeds)
     checkpoints/             (vmapped studies) the stacked state and every seed's data position
 
-With ``study.vmap`` (default) the seeds run as **one compiled program**: the GANState of
-every seed is stacked on a leading seed axis and the data-parallel step is ``jax.vmap``-ed
-over it (``make_step_functions(seed_axis=True)``); each seed's batches come from its own
+With ``study.vmap`` (default) the seeds run as **one compiled program**: the state of
+every seed is stacked on a leading seed axis and the family's data-parallel phases are
+``jax.vmap``-ed over it (``compile_phases(seed_axis=True)``); each seed's batches come from its own
 grain pipeline (seeded with its seed), so seed ``s`` of the study trains exactly as
 ``--config.seed=s`` alone would (bit for bit on CPU; tested). With ``study.vmap=False`` the
 seeds are trained one after another as ordinary runs in ``seed_<s>/`` (for models too large
@@ -29,12 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan import train, viz
+from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
-from jgan.eval.evaluate import check_evaluator, evaluate
-from jgan.sampling import fixed_latents, generate
-from jgan.state import SAMPLES, stream_key
-from jgan.steps import make_step_functions
+from jgan.experiment import make_family, restore
+from jgan.outputs import Outputs, progress_bar
+from jgan.process import setup_process
+from jgan.steps import compile_phases, make_mesh
 
 
 def study_seeds(spec: str, base_seed: int) -> list[int]:
@@ -85,9 +85,10 @@ def write_table(workdir: str, config, results: dict[int, dict[str, float]], info
 
 def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, float]]:
     """Train and evaluate ``seeds``; returns the summary (see module doc)."""
-    train.setup_process(config)
+    setup_process(config)
+    family = make_family(config)
+    family.check_evaluator()
     os.makedirs(workdir, exist_ok=True)
-    check_evaluator(config)
     t0 = time.time()
     if config.study.vmap:
         results = _run_vmapped(config, workdir, seeds)
@@ -100,8 +101,8 @@ def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, flo
     return summarise(results)
 
 
-def _final_eval(config, g_model, params, batch_stats, seed_dir: str, step: int) -> dict[str, float]:
-    result = evaluate(config, g_model, params, batch_stats, seed_dir)
+def _final_eval(family, state, seed_dir: str, step: int) -> dict[str, float]:
+    result = family.evaluate(state, seed_dir)
     if jax.process_index() == 0:
         with open(os.path.join(seed_dir, "metrics.jsonl"), "a") as f:
             f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
@@ -109,16 +110,14 @@ def _final_eval(config, g_model, params, batch_stats, seed_dir: str, step: int) 
 
 
 def _run_sequential(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, float]]:
-    from jgan.sampling import restore_generator
-
     results = {}
     for s in seeds:
         c = _with_seed(config, s)
         c.eval.every = 0  # the study evaluates once, at the end
         seed_dir = os.path.join(workdir, f"seed_{s}")
         train.run(c, seed_dir)
-        g_model, params, bs, step = restore_generator(c, seed_dir)
-        results[s] = _final_eval(c, g_model, params, bs, seed_dir, step)
+        family, state = restore(c, seed_dir)
+        results[s] = _final_eval(family, state, seed_dir, int(state.step))
     return results
 
 
@@ -131,13 +130,14 @@ def _stack(trees, like):
 
 def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, float]]:
     t = config.train
-    exps = [train.build(_with_seed(config, s)) for s in seeds]
-    e0 = exps[0]
-    fns = make_step_functions(e0.g_model, e0.d_model, e0.objective, e0.step_cfg, e0.fns.mesh,
-                              seed_axis=True)
-    state = fns.replicate(_stack([e.state for e in exps], e0.state))
+    mesh = make_mesh()
+    families = [make_family(_with_seed(config, s), mesh) for s in seeds]
+    f0 = families[0]
+    phases = compile_phases(f0.phases(), mesh, seed_axis=True)
+    inits = [f.init_state() for f in families]
+    state = phases.replicate(_stack(inits, inits[0]))
     is_main = jax.process_index() == 0
-    iters = [train.data_iterator(config, e.source, s) for e, s in zip(exps, seeds)]
+    iters = [iteration.data_iterator(config, f.source(), s) for f, s in zip(families, seeds)]
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
                         data_iterators=len(seeds))
     config_dict = json.loads(config.to_json())
@@ -145,28 +145,20 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
         state, _ = ckpt.restore(state, iters)
     start = int(state.step[0])
     seed_dirs = [os.path.join(workdir, f"seed_{s}") for s in seeds]
-    if is_main:
-        for d in seed_dirs:  # drop records written after the checkpoint
-            os.makedirs(d, exist_ok=True)
-            path = os.path.join(d, "metrics.jsonl")
-            records = [r for r in viz.read_jsonl(path) if r["step"] <= start and not any(
-                k.startswith("eval/") for k in r)]
-            with open(path, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
+    outs = [Outputs(d, start, is_main, tensorboard=False, drop_eval=True) for d in seed_dirs]
 
     def next_batches(n: int) -> dict:
         """``n`` batches of every seed -> ``{name: [S, n, B, ...]}``."""
-        per_seed = [train.stack_batches([next(it) for _ in range(n)], e0.cond) for it in iters]
+        per_seed = [iteration.stack_batches([next(it) for _ in range(n)], f0.data_keys) for it in iters]
         return {name: np.stack([b[name] for b in per_seed]) for name in per_seed[0]}
 
-    from tqdm.auto import tqdm
-    bar = tqdm(total=t.steps, initial=start, desc=f"{config.name} x{len(seeds)} seeds", unit="it",
-               disable=not is_main, mininterval=1.0, dynamic_ncols=True)
+    bar = progress_bar(t.steps, start, f"{config.name} x{len(seeds)} seeds", is_main)
     pending = []
     try:
         for step in range(start, t.steps):
-            n_d = train.d_updates_at(step, t)
-            state, metrics = train.train_iteration(fns, state, next_batches(n_d), n_d, t.d_steps, axis=1)
+            plan = f0.schedule(step)
+            state, metrics = iteration.run_iteration(phases, plan, state,
+                                                     next_batches(iteration.iteration_batches(plan)), axis=1)
             done = step + 1
             pending.append((done, metrics))
             bar.update(1)
@@ -176,10 +168,9 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
                 for j, (s_done, m) in enumerate(host):
                     for i, s in enumerate(seeds):
                         rec = {name: float(v[i]) for name, v in m.items()}
-                        train.check_finite(s_done, rec, ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
-                        if is_main and j == len(host) - 1:  # one record per log_every, as train.run
-                            with open(os.path.join(seed_dirs[i], "metrics.jsonl"), "a") as f:
-                                f.write(json.dumps({"step": s_done, **rec}) + "\n")
+                        iteration.check_finite(s_done, rec, ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
+                        if j == len(host) - 1:  # one record per log_every, as train.run
+                            outs[i].record(s_done, rec)
                 pending.clear()
             if save_now:
                 ckpt.save(done, state, iters, config_dict)
@@ -189,20 +180,8 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
 
     results = {}
     final = int(state.step[0])
-    for i, s in enumerate(seeds):
-        params_i = jax.tree.map(lambda v: v[i], state.ema_params if state.ema_params is not None
-                                else state.g.params)
-        bs_i = jax.tree.map(lambda v: v[i], state.g.batch_stats)
-        c = _with_seed(config, s)
-        results[s] = _final_eval(c, e0.g_model, params_i, bs_i, seed_dirs[i], final)
-        if is_main:
-            _write_final_samples(c, e0, params_i, bs_i, seed_dirs[i], final)
+    for i, (s, family) in enumerate(zip(seeds, families)):
+        state_i = jax.tree.map(lambda v: v[i], state)
+        results[s] = _final_eval(family, state_i, seed_dirs[i], final)
+        family.write_grids(state_i, final, outs[i])
     return results
-
-
-def _write_final_samples(config, exp, params, batch_stats, seed_dir: str, step: int) -> None:
-    lat = fixed_latents(stream_key(config.seed, SAMPLES), config.train.num_samples, config.model.z_dim,
-                        exp.cond)
-    x = generate(exp.g_model, params, batch_stats, lat.z, lat.labels if exp.cond.g_takes_labels else None)
-    train.save_samples(x, os.path.join(seed_dir, "samples", f"step_{step:07d}.png"), config,
-                       f"{config.name} seed {config.seed}")

@@ -1,9 +1,13 @@
-"""Test setup: 4 simulated CPU devices (before jax is imported) for the data-parallel tests."""
+"""Test setup: 4 simulated CPU devices (before jax is imported) for the data-parallel tests,
+and the trace-count check on every compiled phase."""
 import os
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Every jitted phase may be traced once per compiled set (jgan.steps): a silent recompile
+# fails the test (also in the launch.py subprocesses, which inherit the environment).
+os.environ["JGAN_MAX_TRACES"] = "1"
 
 import importlib.util  # noqa: E402
 

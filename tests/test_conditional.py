@@ -11,12 +11,13 @@ from conftest import launch, load_experiment
 
 from jgan import conditioning as C
 from jgan import losses, train
-from jgan.config import ConfigError, base_config, validate
+from jgan.config import ConfigError, base_config
+from jgan.families.gan import validate
 from jgan.eval.evaluate import conditional_metrics
 from jgan.models import make_discriminator, make_generator
 from jgan.models.dcgan import ConditionalBatchNorm
-from jgan.steps import StepConfig, make_mesh, make_step_functions
-from jgan.state import create_state
+from jgan.experiment import build
+from jgan.steps import make_mesh
 
 
 def _model_cfg(g="dcgan28", d="dcgan28"):
@@ -160,11 +161,11 @@ def test_conditional_metrics_by_hand():
     labels = np.arange(20) % 10
     pred = labels.copy()
     pred[:5] = 0
-    assert conditional_metrics(pred, labels, cond)["label_accuracy"] == pytest.approx(16 / 20)
+    assert conditional_metrics(pred, labels, "label")["label_accuracy"] == pytest.approx(16 / 20)
     info = C.Conditioning("infogan", num_classes=3, num_continuous=0)
     codes = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     digits = np.array([7, 7, 1, 3, 3, 3, 7, 7, 7])  # code 0 -> 7 (2/3), code 1 -> 3, code 2 -> 7
-    m = conditional_metrics(digits, codes, info)
+    m = conditional_metrics(digits, codes, "code")
     assert m["code_purity"] == pytest.approx(8 / 9) and m["code_digits"] == 2
 
 
@@ -172,20 +173,18 @@ def test_conditional_metrics_by_hand():
 
 
 def _step_setup(conditioning, devices, reuse_fake=False, penalty="none"):
-    m = _model_cfg()
+    """The gan family's compiled phases and initial state for a small conditional model."""
+    cfg = base_config()
+    cfg.model = _model_cfg()
     if penalty != "none":
-        m.discriminator.norm = "none"
-    kind = C.MODEL_CONDITIONING[conditioning]
-    cond = C.Conditioning(kind, 10, 2 if kind == "infogan" else 0, aux_weight=1.0)
-    g = make_generator(m.generator, (28, 28, 1), conditioning, 10)
-    d = make_discriminator(m.discriminator, (28, 28, 1), 1, conditioning, 10, cond.num_continuous)
-    tx = optax.adam(1e-3)
-    state = create_state(seed=0, g_model=g, d_model=d, z_dim=8, data_shape=(28, 28, 1), g_tx=tx,
-                         d_tx=tx, ema_decay=0.0, cond=cond)
-    cfg = StepConfig(z_dim=8, reuse_fake=reuse_fake, cond=cond, penalty=penalty)
-    fns = make_step_functions(g, d, losses.get_objective("non_saturating"), cfg,
-                              make_mesh(jax.devices()[:devices]), donate=False)
-    return fns, fns.replicate(state)
+        cfg.model.discriminator.norm = "none"
+    cfg.model.conditioning, cfg.model.z_dim, cfg.model.num_classes = conditioning, 8, 10
+    cfg.model.info_continuous = 2
+    cfg.loss.penalty, cfg.train.reuse_fake = penalty, reuse_fake
+    for net in ("g", "d"):
+        cfg.optim[net].lr, cfg.optim[net].b1 = 1e-3, 0.9
+    exp = build(cfg, mesh=make_mesh(jax.devices()[:devices]), donate=False)
+    return exp.phases, exp.state
 
 
 def _batch(k=2, b=8):
@@ -202,13 +201,13 @@ def test_conditional_step_is_data_parallel(conditioning):
     results = []
     for devices in (1, 4):
         fns, state = _step_setup(conditioning, devices, reuse_fake=conditioning == "infogan")
-        new, metrics = fns.train_step(state, fns.shard_reals(batch), jnp.int32(0))
+        new, metrics = fns["iteration"](state, fns.shard_batch(batch), jnp.int32(0))
         results.append((new, metrics))
     (s1, m1), (s4, m4) = results
     assert set(m1) == set(m4)
     for k in m1:
         np.testing.assert_allclose(m1[k], m4[k], rtol=2e-4, atol=2e-5, err_msg=k)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5), s1.g.params, s4.g.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5), s1.nets["g"].params, s4.nets["g"].params)
     if conditioning == "acgan":
         assert {"d_class_ce_real", "d_class_ce_fake", "d_class_acc_real", "g_class_ce"} <= set(m1)
     if conditioning == "infogan":
@@ -218,16 +217,16 @@ def test_conditional_step_is_data_parallel(conditioning):
 def test_real_labels_reach_the_discriminator():
     fns, state = _step_setup("concat", 1)
     batch = _batch(k=1)
-    _, m = fns.train_step(state, fns.shard_reals(batch), jnp.int32(0))
+    _, m = fns["iteration"](state, fns.shard_batch(batch), jnp.int32(0))
     other = dict(batch, label=(batch["label"] + 1) % 10)
-    _, m2 = fns.train_step(state, fns.shard_reals(other), jnp.int32(0))
+    _, m2 = fns["iteration"](state, fns.shard_batch(other), jnp.int32(0))
     assert float(m["d_real"]) != float(m2["d_real"])
     assert float(m["d_fake"]) == float(m2["d_fake"])  # fake labels are drawn, not taken from the batch
 
 
 def test_penalty_with_a_label_conditioned_discriminator():
     fns, state = _step_setup("projection", 1, penalty="r1")
-    _, m = fns.train_step(state, fns.shard_reals(_batch()), jnp.int32(0))
+    _, m = fns["iteration"](state, fns.shard_batch(_batch()), jnp.int32(0))
     assert np.isfinite(float(m["d_penalty"])) and float(m["d_penalty"]) > 0
 
 
@@ -250,12 +249,12 @@ def test_bad_conditioning_configs_name_the_field(field, value, words):
         validate(c)
 
 
-def test_unlabelled_data_is_a_clear_error(monkeypatch):
+def test_unlabelled_data_is_a_clear_error(monkeypatch, tmp_path):
     from jgan.data import sources
     unlabelled = sources.ArraySource(np.zeros((50, 28, 28, 1), np.uint8), np.full(50, -1, np.int32))
-    monkeypatch.setattr(train.sources, "make_source", lambda *a, **k: unlabelled)
+    monkeypatch.setattr(sources, "make_source", lambda *a, **k: unlabelled)
     with pytest.raises(sources.DataError, match="model.num_classes"):
-        train.build(load_experiment("experiments/cgan.py", "quick"))
+        train.run(load_experiment("experiments/cgan.py", "quick"), str(tmp_path))
 
 
 # ----------------------------------------------------------------------------- end to end

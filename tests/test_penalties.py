@@ -199,6 +199,6 @@ def test_gradients_wrt_d_params_are_finite_and_jittable(name):
 def test_registry():
     assert set(penalties.PENALTIES) == {"none", "wgan_gp", "r1", "r2", "dragan"}
     assert penalties.get_penalty("none") is None
-    assert penalties.get_penalty("r1") is penalties.r1
+    assert penalties.get_penalty("r1").fn is penalties.r1
     with pytest.raises(KeyError):
         penalties.get_penalty("gp")

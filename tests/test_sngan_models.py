@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from jgan.models.attention import SelfAttention, maybe_sn
+from jgan.config import base_config
 from jgan.models.layers import Conv
 from jgan.models.sngan import (
     ResNetDiscriminator,
@@ -19,7 +20,6 @@ from jgan.models.sngan import (
     SNGANStandardGenerator,
     generator_layout,
 )
-from jgan.state import create_state
 
 KEY = jax.random.PRNGKey(0)
 
@@ -373,10 +373,13 @@ def test_sn_state_is_updated_through_batch_stats_and_gradients_flow():
     jax.tree.map(np.testing.assert_array_equal, upd["batch_stats"], new_bs)
 
 
-def test_create_state_keeps_sn_state():
-    state = jax.eval_shape(lambda: create_state(
-        seed=0, g_model=ResNetGenerator(image_size=28, channels=1, width=16),
-        d_model=ResNetDiscriminator(width=16), z_dim=8, data_shape=(28, 28, 1),
-        g_tx=optax.adam(1e-4), d_tx=optax.adam(1e-4), ema_decay=0.0))
-    assert len(sn_entries(state.d.batch_stats)) == 22
-    assert "BatchNorm_0" in state.g.batch_stats
+def test_initial_state_keeps_sn_state():
+    from jgan.experiment import make_family
+    cfg = base_config()
+    cfg.model.z_dim = 8
+    cfg.model.generator.name = cfg.model.discriminator.name = "resnet"
+    cfg.model.generator.width = cfg.model.discriminator.width = 16
+    cfg.model.discriminator.norm = "none"
+    state = jax.eval_shape(make_family(cfg).init_state)
+    assert len(sn_entries(state.nets["d"].batch_stats)) == 22
+    assert "BatchNorm_0" in state.nets["g"].batch_stats

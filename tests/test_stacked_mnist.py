@@ -9,7 +9,8 @@ from PIL import Image
 
 from conftest import launch, load_experiment
 
-from jgan.config import base_config, validate
+from jgan.config import base_config
+from jgan.experiment import make_family
 from jgan.data import pipeline, sources
 from jgan.eval import classifier
 from jgan.eval.evaluate import EvalError, stacked_mnist_metrics
@@ -64,7 +65,7 @@ def test_source_is_deterministic_in_its_seed():
 def test_make_source_and_pipeline():
     cfg = base_config()
     cfg.data.source, cfg.data.channels, cfg.data.num_examples = "stacked_mnist", 3, 500
-    validate(cfg)
+    make_family(cfg)
     src = sources.make_source(cfg.data, seed=1)
     assert len(src) == 500
     np.testing.assert_array_equal(src.triples, sources.stacked_mnist("train", 500, 500, 1).triples)
@@ -135,12 +136,12 @@ def test_missing_classifier_and_wrong_shape_are_eval_errors(tmp_path, clf_dir):
 
 def test_experiment_variants():
     c = load_experiment("experiments/stacked_mnist.py")
-    validate(c)
+    make_family(c)
     assert (c.data.source, c.data.channels, c.data.image_size) == ("stacked_mnist", 3, 28)
     assert c.model.pack == 1 and c.train.batch_size == 64 and c.eval.num_samples == 26_000
     assert c.eval.metrics == ("modes",) and c.variant == ""
     c = load_experiment("experiments/stacked_mnist.py", "pack=3")
-    validate(c)
+    make_family(c)
     assert c.model.pack == 3 and c.train.batch_size == 192 and c.variant == "pack3"
     c = load_experiment("experiments/stacked_mnist.py", "quick,pack=2")
     assert c.model.pack == 2 and c.train.steps == 6

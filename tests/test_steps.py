@@ -4,26 +4,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import losses, optim, steps
+from jgan import steps
 from jgan.config import base_config
-from jgan.models import make_discriminator, make_generator
-from jgan.state import create_state
+from jgan.experiment import build
+from jgan.models import make_discriminator
 
 SHAPE = (28, 28, 1)
 
 
 def make(cfg, n_devices):
-    g = make_generator(cfg.model.generator, SHAPE)
-    d = make_discriminator(cfg.model.discriminator, SHAPE)
-    state = create_state(seed=cfg.seed, g_model=g, d_model=d, z_dim=cfg.model.z_dim, data_shape=SHAPE,
-                         g_tx=optim.make_optimizer(cfg.optim.g), d_tx=optim.make_optimizer(cfg.optim.d),
-                         ema_decay=cfg.train.ema_decay)
-    mesh = steps.make_mesh(jax.devices()[:n_devices])
-    sc = steps.StepConfig(z_dim=cfg.model.z_dim, reuse_fake=cfg.train.reuse_fake,
-                          unroll=cfg.train.unroll_d, ema_decay=cfg.train.ema_decay,
-                          penalty=cfg.loss.penalty, penalty_weight=cfg.loss.penalty_weight)
-    fns = steps.make_step_functions(g, d, losses.get_objective(cfg.loss.name), sc, mesh, donate=False)
-    return fns, fns.replicate(state)
+    """The gan family's compiled phases and initial state on ``n_devices``."""
+    exp = build(cfg, mesh=steps.make_mesh(jax.devices()[:n_devices]), donate=False)
+    return exp.phases, exp.state
 
 
 def small_config(**train):
@@ -41,7 +33,7 @@ def reals(k, batch, seed=0):
 
 def run(fns, state, x, n=2):
     for _ in range(n):
-        state, metrics = fns.train_step(state, fns.shard_reals(x), jnp.int32(0))
+        state, metrics = fns["iteration"](state, fns.shard_batch({"x": x}), jnp.int32(0))
     return jax.device_get(state), jax.device_get(metrics)
 
 
@@ -55,7 +47,7 @@ def test_four_devices_match_one(reuse_fake, d_steps):
     for k in m1:
         np.testing.assert_allclose(m4[k], m1[k], rtol=2e-4, atol=1e-5, err_msg=k)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6),
-                 (s1.g.params, s1.d.params, s1.ema_params), (s4.g.params, s4.d.params, s4.ema_params))
+                 (s1.nets["g"].params, s1.nets["d"].params, s1.ema["g"]), (s4.nets["g"].params, s4.nets["d"].params, s4.ema["g"]))
     assert int(s4.step) == 2
 
 
@@ -68,31 +60,32 @@ def test_batchnorm_statistics_are_global():
     x[0, 8:] *= 0.2  # shards with different spreads: per-shard and global variances differ
     s1, _ = run(*make(cfg, 1), x, n=1)
     s4, _ = run(*make(cfg, 4), x, n=1)
-    assert jax.tree.leaves(s1.d.batch_stats) and jax.tree.leaves(s1.g.batch_stats)
+    assert jax.tree.leaves(s1.nets["d"].batch_stats) and jax.tree.leaves(s1.nets["g"].batch_stats)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-                 (s1.g.batch_stats, s1.d.batch_stats), (s4.g.batch_stats, s4.d.batch_stats))
+                 (s1.nets["g"].batch_stats, s1.nets["d"].batch_stats), (s4.nets["g"].batch_stats, s4.nets["d"].batch_stats))
     # D's first BatchNorm saw the real batch then the fake batch: its running mean moved
     # away from its init (0) by 0.1 of each batch mean (PyTorch momentum 0.1).
-    assert float(np.abs(jax.tree.leaves(s1.d.batch_stats)[0]).max()) > 0
+    assert float(np.abs(jax.tree.leaves(s1.nets["d"].batch_stats)[0]).max()) > 0
 
 
-def test_split_d_phase_equals_one_call():
+def test_split_d_phase_equals_one_call(monkeypatch):
     # WGAN's long iterations run extra critic updates as D-only calls before the full step.
     # Keys depend on (iteration, update index) only, so 2 D-only updates + a step with 2
     # more equals one step with all 4 D updates.
+    monkeypatch.setenv("JGAN_MAX_TRACES", "2")  # the iteration phase sees k = 2 and k = 4
     cfg = small_config()
     cfg.model.discriminator.norm = "none"
     cfg.loss.name = "wasserstein"
     fns, state = make(cfg, 1)
     x = reals(4, 8)
-    a, _ = fns.d_only_step(state, fns.shard_reals(x[:2]), jnp.int32(0))
-    a, ma = fns.train_step(a, fns.shard_reals(x[2:]), jnp.int32(2))
-    b, mb = fns.train_step(state, fns.shard_reals(x), jnp.int32(0))
+    a, _ = fns["critic"](state, fns.shard_batch({"x": x[:2]}), jnp.int32(0))
+    a, ma = fns["iteration"](a, fns.shard_batch({"x": x[2:]}), jnp.int32(2))
+    b, mb = fns["iteration"](state, fns.shard_batch({"x": x}), jnp.int32(0))
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-8),
-                 jax.device_get((a.d.params, a.g.params)), jax.device_get((b.d.params, b.g.params)))
-    c, _ = fns.d_only_step(state, fns.shard_reals(x[:2]), jnp.int32(5))  # other indices, other z
-    assert not np.allclose(jax.device_get(c.d.params)["Dense_0"]["kernel"],
-                           jax.device_get(a.d.params)["Dense_0"]["kernel"])
+                 jax.device_get((a.nets["d"].params, a.nets["g"].params)), jax.device_get((b.nets["d"].params, b.nets["g"].params)))
+    c, _ = fns["critic"](state, fns.shard_batch({"x": x[:2]}), jnp.int32(5))  # other indices, other z
+    assert not np.allclose(jax.device_get(c.nets["d"].params)["Dense_0"]["kernel"],
+                           jax.device_get(a.nets["d"].params)["Dense_0"]["kernel"])
 
 
 def test_rolled_d_loop_matches_unrolled():
@@ -101,7 +94,7 @@ def test_rolled_d_loop_matches_unrolled():
     s_u, m_u = run(*make(cfg, 1), x, n=1)
     cfg.train.unroll_d = False
     s_r, m_r = run(*make(cfg, 1), x, n=1)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), s_u.d.params, s_r.d.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), s_u.nets["d"].params, s_r.nets["d"].params)
 
 
 def test_step_metrics_and_clip():
@@ -112,7 +105,7 @@ def test_step_metrics_and_clip():
     s, m = run(*make(cfg, 4), reals(2, 16), n=3)
     assert set(m) == {"d_loss", "d_real", "d_fake", "d_grad_norm", "g_loss", "g_grad_norm"}
     np.testing.assert_allclose(m["d_loss"], m["d_fake"] - m["d_real"], rtol=1e-5, atol=1e-7)
-    assert max(float(np.abs(p).max()) for p in jax.tree.leaves(s.d.params)) <= 0.01
+    assert max(float(np.abs(p).max()) for p in jax.tree.leaves(s.nets["d"].params)) <= 0.01
 
 
 def test_r1_penalty_data_parallel_matches_one_device_and_direct_value():
@@ -127,10 +120,10 @@ def test_r1_penalty_data_parallel_matches_one_device_and_direct_value():
     s4, m4 = run(*make(cfg, 4), x, n=1)
     for k in ("d_penalty", "d_input_grad_norm", "d_loss"):
         np.testing.assert_allclose(m4[k], m1[k], rtol=1e-4, err_msg=k)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6), s1.d.params, s4.d.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6), s1.nets["d"].params, s4.nets["d"].params)
     # The logged penalty is gamma/2 * mean ||grad_x D(x_real)||^2 at the pre-update weights.
     d_model = make_discriminator(cfg.model.discriminator, SHAPE)
-    d0 = jax.device_get(state1.d)
+    d0 = jax.device_get(state1.nets["d"])
     grads = jax.grad(lambda inp: d_model.apply({"params": d0.params}, inp, train=True).sum())(x[0])
     expected = 2.5 * np.mean(np.sum(np.asarray(grads).reshape(16, -1) ** 2, axis=1))
     np.testing.assert_allclose(m1["d_penalty"], expected, rtol=1e-4)
@@ -145,16 +138,29 @@ def test_spectral_norm_state_is_updated_and_replicated():
     cfg.loss.name = "hinge"
     x = reals(1, 16, seed=3)
     fns1, state1 = make(cfg, 1)
-    before = jax.device_get(state1.d.batch_stats)
+    before = jax.device_get(state1.nets["d"].batch_stats)
     s1, m1 = run(fns1, state1, x, n=1)
     s4, m4 = run(*make(cfg, 4), x, n=1)
-    us = [(k, v) for k, v in jax.tree_util.tree_leaves_with_path(s1.d.batch_stats) if "/u" in str(k)]
+    us = [(k, v) for k, v in jax.tree_util.tree_leaves_with_path(s1.nets["d"].batch_stats) if "/u" in str(k)]
     assert len(us) == 8  # every layer of the standard CNN discriminator
-    changed = jax.tree.map(lambda a, b: not np.allclose(a, b), before, jax.device_get(s1.d.batch_stats))
+    changed = jax.tree.map(lambda a, b: not np.allclose(a, b), before, jax.device_get(s1.nets["d"].batch_stats))
     # (sigma of the final 1-output Dense can stay exactly 1: flax initialises that vector
     # kernel already normalised, and one power iteration is exact for it.)
     unchanged = [jax.tree_util.keystr(k) for k, v in jax.tree_util.tree_leaves_with_path(changed)
                  if not v and "/u" in jax.tree_util.keystr(k)]
     assert not unchanged, unchanged
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), s1.d.batch_stats, s4.d.batch_stats)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), s1.nets["d"].batch_stats, s4.nets["d"].batch_stats)
     np.testing.assert_allclose(m4["d_loss"], m1["d_loss"], rtol=1e-4)
+
+
+def test_a_phase_traced_twice_fails_the_trace_check(monkeypatch):
+    # The tests run with JGAN_MAX_TRACES=1 (conftest): a phase recompiled within one compiled
+    # set, e.g. by a batch of another shape, raises instead of silently recompiling.
+    monkeypatch.setenv("JGAN_MAX_TRACES", "1")
+    cfg = small_config()
+    cfg.model.discriminator.norm = "none"
+    fns, state = make(cfg, 1)
+    fns["critic"](state, fns.shard_batch({"x": reals(1, 8)}), jnp.int32(0))
+    fns["critic"](state, fns.shard_batch({"x": reals(1, 8, seed=1)}), jnp.int32(3))  # same shapes: cached
+    with pytest.raises(AssertionError, match="traced > 1 times"):
+        fns["critic"](state, fns.shard_batch({"x": reals(2, 8)}), jnp.int32(0))

@@ -57,10 +57,9 @@ def test_vmapped_study_trains_each_seed_as_its_own_run_resumes_and_matches_seque
     assert len(leaves_s) == len(leaves_1)
     for a, b in zip(leaves_s, leaves_1):
         np.testing.assert_allclose(np.asarray(a)[1], b, rtol=1e-6, atol=1e-7)
-    from jgan.sampling import restore_generator
-    from jgan.eval.evaluate import evaluate
-    g_model, params, bs, _ = restore_generator(config, str(single))
-    result = evaluate(config, g_model, params, bs, str(single))
+    from jgan.experiment import restore
+    family, state = restore(config, str(single))
+    result = family.evaluate(state, str(single))
     for k, v in result.items():
         assert table["per_seed"]["1"][k] == pytest.approx(v, abs=1e-6), k
     # the same seeds trained in turn (study.vmap=False) give the same table

@@ -13,7 +13,9 @@ from conftest import ROOT, launch, load_experiment
 
 from jgan import train
 from jgan.checkpoint import Checkpointer
+from jgan.config import ConfigError
 from jgan.data import pipeline
+from jgan.experiment import build
 
 
 @pytest.mark.parametrize("experiment", ["wgan", "gan", "dcgan", "wgan_gp", "sngan"])
@@ -61,7 +63,7 @@ def final_params(workdir):
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step()
     cfg = load_experiment("experiments/wgan.py", "quick")
-    template = train.build(cfg).state
+    template = build(cfg).state
     state, _ = ckpt.restore(template)
     ckpt.close()
     return step, jax.device_get(state)
@@ -74,7 +76,7 @@ def wgan_quick(steps, seed=0):
 
 
 def assert_trees_equal(a, b):
-    """Every array of two GANStates (params, batch stats, optimiser states, EMA, step, key)."""
+    """Every array of two States (params, batch stats, optimiser states, EMA, step, key)."""
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     assert len(la) == len(lb)
     for x, y in zip(la, lb):
@@ -101,7 +103,7 @@ def test_same_seed_same_bits_and_resume_equals_straight_run(tmp_path):
     # Another seed: different parameters.
     train.run(wgan_quick(8, seed=1), str(tmp_path / "d"))
     _, d = final_params(tmp_path / "d")
-    assert not np.array_equal(a.g.params["Dense_0"]["kernel"], d.g.params["Dense_0"]["kernel"])
+    assert not np.array_equal(a.nets["g"].params["Dense_0"]["kernel"], d.nets["g"].params["Dense_0"]["kernel"])
 
 
 def test_divergence_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypatch):
@@ -156,9 +158,10 @@ def test_two_processes_match_one_process_with_as_many_devices(tmp_path):
 
     def params(workdir):
         ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-        state, _ = ckpt.restore(train.build(cfg).state)
+        state, _ = ckpt.restore(build(cfg).state)
         ckpt.close()
-        return jax.device_get((state.g.params, state.d.params, state.g.batch_stats, state.d.batch_stats))
+        g, d = state.nets["g"], state.nets["d"]
+        return jax.device_get((g.params, d.params, g.batch_stats, d.batch_stats))
 
     # Adam moves each weight by ~lr = 2e-4 per step whatever the gradient's size, so a
     # rounding difference can flip a near-zero gradient's step: allow a quarter of a step.
@@ -169,8 +172,8 @@ def test_two_processes_match_one_process_with_as_many_devices(tmp_path):
 def test_batch_not_divisible_by_devices_is_a_clear_error():
     cfg = load_experiment("experiments/gan.py", "quick")
     cfg.train.batch_size = 6  # 4 simulated devices
-    with pytest.raises(train.config_lib.ConfigError, match=r"train.batch_size=6 is not divisible by the 4 devices"):
-        train.build(cfg)
+    with pytest.raises(ConfigError, match=r"train.batch_size=6 is not divisible by the 4 devices"):
+        build(cfg)
 
 
 @pytest.mark.parametrize("experiment,variant", [("dcgan", "celeba64"), ("wgan", "lsun64")])

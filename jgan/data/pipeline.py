@@ -49,31 +49,45 @@ def preprocess_image(x: np.ndarray, *, image_size: int, channels: int) -> np.nda
     return x
 
 
-def load_batch(source, indices: np.ndarray, *, image_size: int, channels: int) -> dict[str, np.ndarray]:
-    """Examples ``indices`` of ``source`` as a batch ``{'x': float32 [n, ...], 'label': int32 [n]}``.
-
-    Images (uint8) are preprocessed and mapped to [-1, 1] by ``x / 127.5 - 1``; float data
-    (toy 2D points) is returned as is.
-    """
-    if hasattr(source, "get_batch"):
-        x, labels = source.get_batch(indices)
-    else:
-        examples = [source[int(i)] for i in indices]
-        x = [ex["x"] for ex in examples]
-        labels = np.array([ex["label"] for ex in examples], np.int32)
+def _to_float(x, *, image_size: int, channels: int) -> np.ndarray:
+    """Images (uint8, a list or an array) -> float32 in [-1, 1] by ``x / 127.5 - 1`` after
+    :func:`preprocess_image` where the size or channels differ; float data as is."""
     if isinstance(x, np.ndarray) and x.dtype != np.uint8:
-        return {"x": x.astype(np.float32), "label": labels}
+        return x.astype(np.float32)
     native = isinstance(x, np.ndarray) and x.shape[1] == x.shape[2] and (
         not image_size or x.shape[1] == image_size) and (not channels or x.shape[-1] == channels)
     if not native:
         x = np.stack([preprocess_image(xi, image_size=image_size, channels=channels) for xi in x])
-    return {"x": x.astype(np.float32) / 127.5 - 1.0, "label": labels}
+    return x.astype(np.float32) / 127.5 - 1.0
+
+
+def load_batch(source, indices: np.ndarray, *, image_size: int, channels: int) -> dict[str, np.ndarray]:
+    """Examples ``indices`` of ``source`` as a batch: ``{'x': float32 [n, ...], 'label':
+    int32 [n]}``, or, for sources with several images per example (paired or unpaired
+    translation data: ``get_batch`` returns a dict such as ``{'a', 'b', 'label'}``), every
+    image key converted the same way.
+
+    Images (uint8) are preprocessed and mapped to [-1, 1] by ``x / 127.5 - 1``; float data
+    (toy 2D points) is returned as is; 'label' stays int32.
+    """
+    if hasattr(source, "get_batch"):
+        got = source.get_batch(indices)
+        if isinstance(got, dict):
+            return {k: (np.asarray(v, np.int32) if k == "label" else
+                        _to_float(v, image_size=image_size, channels=channels)) for k, v in got.items()}
+        x, labels = got
+    else:
+        examples = [source[int(i)] for i in indices]
+        x = [ex["x"] for ex in examples]
+        labels = np.array([ex["label"] for ex in examples], np.int32)
+    return {"x": _to_float(x, image_size=image_size, channels=channels), "label": labels}
 
 
 def make_dataset(source: Sequence[dict[str, Any]], *, seed: int, global_batch_size: int,
                  image_size: int = 0, channels: int = 0, process_index: int = 0,
                  process_count: int = 1) -> grain.MapDataset:
-    """An infinite MapDataset of this process's batches ``{'x': [B/P, ...], 'label': [B/P]}``.
+    """An infinite MapDataset of this process's batches (``{'x': [B/P, ...], 'label': [B/P]}``
+    or the source's keys, see :func:`load_batch`).
 
     Indices are shuffled and batched first and examples are read a batch at a time, which
     keeps grain's per-element overhead off the training loop.

@@ -1,6 +1,8 @@
-"""Evaluating a generator: the metrics a config asks for, on fixed evaluation noise.
+"""Evaluating samples: the metrics a config asks for, of samples a family drew.
 
-What is measured depends on the data (``config.data.source``):
+Evaluation takes samples (the family draws them, e.g. the gan family from its EMA generator
+on fixed evaluation latents), never a generator. What is measured depends on the data
+(``config.data.source``) and the extractor (``config.eval.extractor``):
 
 * ``ring8`` / ``grid25``: mode metrics (modes covered, % high-quality samples, reverse KL
   to uniform over modes) on ``eval.num_samples`` (2,500) samples.
@@ -16,8 +18,13 @@ What is measured depends on the data (``config.data.source``):
   feature extractor (the classifier's features are of single digits).
 
 Real features are computed once and cached in ``<workdir>/eval_cache/`` keyed by
-dataset, split, extractor and sample count. Evaluation noise is the run's EVAL stream, so
-every evaluation of a run (and of any run of the config) uses the same z.
+dataset, split, extractor and sample count.
+
+The feature extractor is chosen by the config, never by the image shape:
+``eval.extractor='classifier'`` is the jgan-trained classifier in
+``eval.classifier_workdir`` (MNIST digits, glyphs), ``'inception'`` the FID Inception-v3,
+``'auto'`` the classifier for ``mnist_subset`` / ``stacked_mnist`` data and Inception for
+``tfds`` data.
 """
 from __future__ import annotations
 
@@ -26,15 +33,10 @@ import os
 import jax
 import numpy as np
 
+from jgan.config import FEATURE_METRICS, MODE_METRICS  # noqa: F401  (re-exported)
 from jgan.data import pipeline, sources
 from jgan.eval import metrics as M
 from jgan.eval import modes
-from jgan.conditioning import Latents, balanced_latents, from_config
-from jgan.sampling import generate
-from jgan.state import EVAL, stream_key
-
-FEATURE_METRICS = ("fid", "kid", "precision_recall", "density_coverage", "is")
-MODE_METRICS = ("modes",)
 
 
 class EvalError(ValueError):
@@ -51,19 +53,24 @@ def load_mnist_classifier(config):
         raise EvalError(str(e)) from e
 
 
-def eval_noise(seed: int, n: int, z_dim: int) -> jax.Array:
-    """The fixed evaluation latents ``[n, z_dim]`` of a run."""
-    return jax.random.normal(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 1), (n, z_dim))
+def extractor_kind(config) -> str:
+    """``'classifier'`` or ``'inception'``: ``eval.extractor``, with 'auto' resolved by
+    ``data.source`` (the classifier for the MNIST sources, Inception for TFDS data)."""
+    kind = config.eval.extractor
+    if kind != "auto":
+        return kind
+    return "inception" if config.data.source == "tfds" else "classifier"
 
 
 class Extractor:
     """``(images [n, H, W, C] in [-1, 1]) -> (features [n, d], logits [n, k])`` plus a cache key."""
 
     def __init__(self, config):
-        if config.data.channels == 1 and config.data.image_size == 28:
+        if extractor_kind(config) == "classifier":
             from jgan.eval import classifier
             self.model, self.variables = load_mnist_classifier(config)
-            self.name = "mnist_classifier"
+            self.name = "mnist_classifier" if config.data.source in ("mnist_subset", "stacked_mnist") \
+                else "classifier"
             self._fn = lambda x: classifier.classifier_outputs(self.model, self.variables, x)[::-1]
         else:
             from jgan.eval import inception
@@ -122,26 +129,19 @@ def stacked_mnist_metrics(config, samples) -> dict[str, float]:
     return {f"modes/{k}": float(v) for k, v in modes.stacked_mnist_mode_metrics(labels).items()}
 
 
-def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
-    """The fixed evaluation latents of a run: z = :func:`eval_noise`, balanced labels / codes
-    (:func:`jgan.conditioning.balanced_latents`, continuous codes from the EVAL stream)."""
-    return balanced_latents(eval_noise(seed, n, z_dim),
-                            jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2), cond)
-
-
-def conditional_metrics(predicted: np.ndarray, labels: np.ndarray, cond) -> dict[str, float]:
+def conditional_metrics(predicted: np.ndarray, labels: np.ndarray, kind: str) -> dict[str, float]:
     """How well a conditional MNIST generator follows its labels, from the MNIST
     classifier's predictions ``[n]`` of samples drawn with ``labels [n]``:
 
-    * label-conditioned G (cGAN, projection, AC-GAN): ``label_accuracy``, the fraction of
+    * ``kind='label'``, a label-conditioned G (cGAN, projection, AC-GAN): ``label_accuracy``, the fraction of
       samples classified as the label they were drawn with;
-    * InfoGAN: ``code_purity``, the fraction of samples whose predicted digit is the most
+    * ``kind='code'``, InfoGAN: ``code_purity``, the fraction of samples whose predicted digit is the most
       frequent digit among samples with the same categorical code (unsupervised: the code's
       values are not digits, so each value is matched to its majority digit), and
       ``code_digits``, the number of distinct digits those majorities cover (10 = every
       digit has its own code value).
     """
-    if cond.g_takes_labels:
+    if kind == "label":
         return {"label_accuracy": float(np.mean(predicted == labels))}
     majority = {c: np.bincount(predicted[labels == c], minlength=10).argmax()
                 for c in np.unique(labels)}
@@ -149,56 +149,34 @@ def conditional_metrics(predicted: np.ndarray, labels: np.ndarray, cond) -> dict
     return {"code_purity": hits / len(labels), "code_digits": float(len(set(majority.values())))}
 
 
-def _feature_work(config, cond) -> tuple[list[str], bool]:
+def _feature_work(config, conditional: bool) -> tuple[list[str], bool]:
     """``(feature metrics wanted, whether conditional digit metrics apply)`` for image data."""
     wanted = [m for m in config.eval.metrics if m in FEATURE_METRICS]
-    digit_labels = cond.kind != "none" and config.data.channels == 1 and config.data.image_size == 28
+    digit_labels = conditional and config.data.source == "mnist_subset"
     return wanted, digit_labels
 
 
-def check_evaluator(config) -> None:
+def check_evaluator(config, conditional: bool = False) -> None:
     """Raise ``EvalError`` now if evaluating this config would fail later for want of its
-    feature extractor (the MNIST classifier or the Inception weights), so a run with
+    feature extractor (the classifier or the Inception weights), so a run with
     ``eval.every`` stops before training rather than at its first evaluation."""
     if config.data.source in sources.TOY_MIXTURES:
         return
     if config.data.source == "stacked_mnist":
         load_mnist_classifier(config)
         return
-    wanted, digit_labels = _feature_work(config, from_config(config))
+    wanted, digit_labels = _feature_work(config, conditional)
     if wanted or digit_labels:
         Extractor(config)
 
 
-def evaluate(config, g_model, params, batch_stats, workdir: str) -> dict[str, float]:
-    """The metrics of ``config.eval.metrics`` for G(params) -> ``{name: value}``."""
-    e = config.eval
-    cond = from_config(config)
-    lat = eval_latents(config.seed, e.num_samples, config.model.z_dim, cond)
-    samples = generate(g_model, params, batch_stats, lat.z, lat.labels if cond.g_takes_labels else None)
+def feature_metrics(wanted, real_f, fake_f, fake_logits, seed: int) -> dict[str, float]:
+    """The feature metrics of ``wanted`` for real and generated features (and logits)."""
     out: dict[str, float] = {}
-    if config.data.source == "stacked_mnist":
-        out.update(stacked_mnist_metrics(config, samples))
-        return out
-    if config.data.source in sources.TOY_MIXTURES:
-        modes_fn, std = sources.TOY_MIXTURES[config.data.source]
-        out.update({f"modes/{k}": float(v) for k, v in
-                    modes.mixture_mode_metrics(samples, modes_fn(), std).items()})
-        return out
-    wanted, digit_labels = _feature_work(config, cond)
-    if not wanted and not digit_labels:
-        return out
-    extractor = Extractor(config)
-    fake_f, fake_logits = extractor(samples)
-    if digit_labels:  # conditional MNIST models: do the samples show their class / code?
-        out.update(conditional_metrics(np.argmax(fake_logits, -1), np.asarray(lat.labels), cond))
-    if not wanted:
-        return out
-    real_f, _ = real_features(config, extractor, workdir)
     if "fid" in wanted:
         out["fid"] = M.fid(real_f, fake_f)
     if "kid" in wanted:
-        mean, std = M.kid(real_f, fake_f, subset_size=min(1000, len(fake_f), len(real_f)), seed=config.seed)
+        mean, std = M.kid(real_f, fake_f, subset_size=min(1000, len(fake_f), len(real_f)), seed=seed)
         out["kid"], out["kid_std"] = mean, std
     if "precision_recall" in wanted:
         out["precision"], out["recall"] = M.precision_recall(real_f, fake_f, k=3)
@@ -209,19 +187,36 @@ def evaluate(config, g_model, params, batch_stats, workdir: str) -> dict[str, fl
     return out
 
 
-def write_eval(config, workdir: str, step: int | None = None) -> dict[str, float]:
-    """``--mode eval``: evaluate a checkpoint (latest by default; EMA generator when kept),
-    print a table and write ``workdir/eval.json``."""
-    import json
+def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarray | None = None,
+                     label_kind: str | None = None) -> dict[str, float]:
+    """The metrics of ``config.eval.metrics`` for ``samples [n, ...]`` (images in [-1, 1] or
+    2D points) -> ``{name: value}``. ``labels [n]``: the labels (``label_kind='label'``) or
+    InfoGAN categorical codes (``'code'``) the samples were drawn with."""
+    out: dict[str, float] = {}
+    if config.data.source == "stacked_mnist":
+        out.update(stacked_mnist_metrics(config, samples))
+        return out
+    if config.data.source in sources.TOY_MIXTURES:
+        modes_fn, std = sources.TOY_MIXTURES[config.data.source]
+        out.update({f"modes/{k}": float(v) for k, v in
+                    modes.mixture_mode_metrics(samples, modes_fn(), std).items()})
+        return out
+    wanted, digit_labels = _feature_work(config, label_kind is not None)
+    if not wanted and not digit_labels:
+        return out
+    extractor = Extractor(config)
+    fake_f, fake_logits = extractor(samples)
+    if digit_labels:  # conditional MNIST models: do the samples show their class / code?
+        out.update(conditional_metrics(np.argmax(fake_logits, -1), np.asarray(labels), label_kind))
+    if not wanted:
+        return out
+    real_f, _ = real_features(config, extractor, workdir)
+    out.update(feature_metrics(wanted, real_f, fake_f, fake_logits, config.seed))
+    return out
 
-    from jgan.sampling import restore_generator
 
-    g_model, params, batch_stats, step = restore_generator(config, workdir, step)
-    result = evaluate(config, g_model, params, batch_stats, workdir)
-    print(f"{config.name} step {step}")
+def print_table(title: str, result: dict[str, float]) -> None:
+    print(title)
     width = max([len(k) for k in result] + [6])
     for k, v in result.items():
         print(f"  {k:<{width}}  {v:.6g}")
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
-        json.dump({"step": step, **result}, f, indent=2)
-    return result

@@ -1,0 +1,46 @@
+"""Config fields of the families beyond ``jgan.config.base_config`` (no training code).
+
+An experiment of a family starts from ``base_config()`` and calls the family's function
+here, which sets ``config.family`` and adds the fields that family reads, each with its
+default and a one-line comment.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+
+def pix2pix(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """pix2pix (Isola et al. 2017): paired translation a -> b (``jgan.families.pix2pix``)."""
+    c.family = "pix2pix"
+    d = c.data
+    d.source = "glyphs"              # 'glyphs' (typeface conversion, rendered) | 'aligned_folder'
+    d.split, d.eval_split = "train", "test"  # training split; held-out split for evaluation and grids
+    d.source_font = "dejavu_sans"    # glyphs: the input typeface (jgan.data.glyphs.FONTS)
+    d.target_font = "dejavu_serif"   # glyphs: the typeface to translate into
+    d.per_char = 200                 # glyphs: renders (random scale and shift) per character
+    d.render_seed = 0                # glyphs: the renders' seed (fixed: every run sees the same data)
+    d.path = ""                      # aligned_folder: <path>/<split>/*.jpg, each A|B side by side
+    d.direction = "AtoB"             # aligned_folder: 'AtoB' | 'BtoA'
+    d.image_size, d.channels = 32, 1
+    d.load_size = 36                 # augmentation: resize to this, random crop back to image_size
+    d.flip = False                   # augmentation: random horizontal mirror (same on input and target)
+    g = c.model.generator
+    g.name, g.width, g.norm = "unet", 64, "batch"
+    g.num_downs = 0                  # U-Net down-samplings (0 = log2(image_size), down to 1x1)
+    g.dropout = 0.5                  # dropout rate of the innermost decoder blocks (the only noise)
+    g.dropout_blocks = 3             # how many innermost decoder blocks have dropout
+    g.test_dropout = True            # dropout also when translating for grids / evaluation (paper)
+    g.test_batch_stats = False       # BatchNorm with the test batch's statistics (paper) or running ones
+    dd = c.model.discriminator
+    dd.name, dd.width, dd.norm = "patchgan", 64, "batch"
+    dd.n_layers = 3                  # PatchGAN depth: 3 = 70x70 patches (256 px); 1-2 for 32 px
+    c.loss.name = "non_saturating"   # 'non_saturating' (the paper's vanilla GAN loss) | 'lsgan'
+    c.loss.l1_weight = 100.0         # lambda of the L1 term of G's loss
+    for net in ("g", "d"):
+        c.optim[net].name, c.optim[net].lr = "adam", 2e-4
+        c.optim[net].b1, c.optim[net].b2 = 0.5, 0.999
+    c.train.d_steps = 1
+    c.eval.extractor = "classifier"
+    c.eval.classifier_workdir = "runs/classifier_glyphs"
+    c.eval.metrics = ("fid", "kid")
+    return c

@@ -1,0 +1,408 @@
+"""The ``gan`` family: one generator fed with z and one discriminator.
+
+GAN (Goodfellow et al. 2014), DCGAN, WGAN, WGAN-GP, SNGAN/SAGAN, the conditional GANs
+(cGAN, projection, AC-GAN), InfoGAN, PacGAN and Stacked MNIST are all this family with
+different networks, objectives, penalties, optimisers and schedules (``experiments/``).
+
+Networks: ``g`` (``G(z)``, ``G(z, y)`` for label-conditioned models) and ``d``; an EMA of
+``g`` when ``train.ema_decay`` > 0.
+
+Phases (per device, see ``jgan.steps``):
+
+* ``critic``: ``k`` D updates (WGAN's extra critic iterations);
+* ``iteration``: ``k`` D updates, then one G update; advances ``state.step``.
+
+``schedule(step)``: ``n_d = train.d_steps`` D updates per G update, ``train.d_steps_long``
+for the first ``train.long_first`` iterations and every ``train.long_every``-th (WGAN's
+100-critic warm-up), run as ``n_d / d_steps - 1`` ``critic`` phases of ``d_steps`` batches
+and one ``iteration`` phase. The D updates run inside the compiled function, unrolled by
+default (a rolled ``lax.scan`` is an option for accelerators: on XLA:CPU it was ~23x slower
+for convolutions).
+
+Randomness: the iteration key is ``fold_in(state.rng, state.step)``; D update ``j`` of the
+iteration draws from ``fold_in(fold_in(it_key, 0), j)`` and the G update from
+``fold_in(it_key, 1)``. So the numbers drawn do not depend on how the D updates are split
+into compiled calls, and a resumed run draws what an uninterrupted run draws. z is drawn
+for the global batch and sliced per device; only dropout masks fold in the device index.
+
+Conditioning (``jgan.conditioning``): real batches are ``{'x', 'label'}`` when D or G need
+the data's labels; fake labels and InfoGAN codes are drawn with z; AC-GAN's class loss and
+InfoGAN's mutual-information bound are added to both losses.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jgan import conditioning, losses, optim, penalties, sampling, steps
+from jgan.conditioning import (Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
+                               split_output)
+from jgan.config import ConfigError, choice, positive
+from jgan.data import sources
+from jgan.family import Family, Net
+from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
+from jgan.models import make_discriminator, make_generator
+from jgan.sampling import generate
+from jgan.state import EVAL, SAMPLES, State, ema_update, ema_variables, stream_key
+
+Metrics = dict[str, jax.Array]
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The shape of one sample, from the config alone: ``(2,)`` for the 2D mixtures,
+    ``(image_size, image_size, channels)`` for images (native sizes are read from the data)."""
+    d = config.data
+    if d.source in sources.TOY_MIXTURES:
+        return (2,)
+    if d.image_size and d.channels:
+        return (d.image_size, d.image_size, d.channels)
+    from jgan.data import pipeline  # data.image_size or channels 0: the data's native shape
+    probe = pipeline.load_batch(sources.make_source(d, config.seed), np.array([0]),
+                                image_size=d.image_size, channels=d.channels)
+    return tuple(probe["x"].shape[1:])
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    """Raise ``ConfigError`` (one sentence naming the field) for an invalid gan-family value."""
+    choice("data.source", c.data.source, ("mnist_subset", "tfds", "stacked_mnist", "ring8", "grid25"))
+    positive("data.num_examples", c.data.num_examples)
+    positive("model.z_dim", c.model.z_dim)
+    positive("model.pack", c.model.pack)
+    choice("model.conditioning", c.model.conditioning, CONDITIONING)
+    if c.model.conditioning != "none":
+        if c.model.num_classes < 2:
+            raise ConfigError(f"config.model.num_classes={c.model.num_classes} must be >= 2 for "
+                              f"model.conditioning={c.model.conditioning!r}.")
+        if c.model.pack > 1:
+            raise ConfigError(f"config.model.pack={c.model.pack} works with unconditional models only; "
+                              f"set model.pack=1 or model.conditioning='none'.")
+    if c.model.conditioning == "projection" and c.model.generator.name not in CONDITIONAL_BN_GENERATORS:
+        raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} has no conditional "
+                          f"BatchNorm for model.conditioning='projection'; use one of "
+                          f"{', '.join(CONDITIONAL_BN_GENERATORS)}.")
+    if c.model.conditioning == "projection" and c.model.generator.norm != "batch":
+        raise ConfigError("config.model.generator.norm must be 'batch' for model.conditioning='projection' "
+                          "(its generator uses class-conditional BatchNorm).")
+    positive("model.info_continuous", c.model.info_continuous, allow_zero=True)
+    positive("loss.aux_weight", c.loss.aux_weight, allow_zero=True)
+    choice("model.generator.name", c.model.generator.name, tuple(GENERATORS))
+    choice("model.discriminator.name", c.model.discriminator.name, tuple(DISCRIMINATORS))
+    for net in ("generator", "discriminator"):
+        choice(f"model.{net}.norm", c.model[net].norm, ("batch", "layer", "none"))
+    if not 0 <= c.model.discriminator.dropout < 1:
+        raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
+                          f"must be in [0, 1).")
+    choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
+    choice("loss.penalty", c.loss.penalty, tuple(penalties.PENALTIES))
+    positive("loss.penalty_weight", c.loss.penalty_weight, allow_zero=True)
+    if c.loss.penalty != "none" and c.model.discriminator.norm == "batch":
+        raise ConfigError(f"config.loss.penalty={c.loss.penalty!r} needs per-example gradients: set "
+                          f"model.discriminator.norm to 'layer' or 'none' (BatchNorm couples the batch).")
+    t = c.train
+    positive("train.d_steps", t.d_steps)
+    for f in ("d_steps_long", "long_first", "long_every"):
+        positive(f"train.{f}", t[f], allow_zero=True)
+    if t.d_steps_long and t.d_steps_long % t.d_steps:
+        raise ConfigError(f"config.train.d_steps_long={t.d_steps_long} must be a multiple of "
+                          f"train.d_steps={t.d_steps}.")
+    if t.batch_size % c.model.pack:
+        raise ConfigError(f"config.train.batch_size={t.batch_size} is not divisible by "
+                          f"model.pack={c.model.pack}; use a multiple of {c.model.pack}.")
+
+
+def d_updates_at(step: int, t: ml_collections.ConfigDict) -> int:
+    """D updates of generator iteration ``step`` (WGAN's schedule: more for the first
+    ``long_first`` iterations and every ``long_every``-th)."""
+    if t.d_steps_long and (step < t.long_first or (t.long_every and step % t.long_every == 0)):
+        return t.d_steps_long
+    return t.d_steps
+
+
+# ----------------------------------------------------------------------------- the phases
+
+
+class _Updates:
+    """The per-device updates for one (G, D, objective, conditioning, config)."""
+
+    def __init__(self, g_model, d_model, objective: losses.Objective, cond: conditioning.Conditioning,
+                 config: ml_collections.ConfigDict):
+        self.g_model, self.d_model, self.objective, self.cond = g_model, d_model, objective, cond
+        self.z_dim = config.model.z_dim
+        self.reuse_fake = config.train.reuse_fake
+        self.unroll = config.train.unroll_d
+        self.ema_decay = config.train.ema_decay
+        self.penalty = penalties.get_penalty(config.loss.penalty)
+        self.penalty_weight = config.loss.penalty_weight
+
+    def latents(self, key, local_batch: int) -> Latents:
+        """This device's rows of one global draw of latents (independent of the device count)."""
+        return steps.global_draw(lambda n: draw_latents(key, n, self.z_dim, self.cond), local_batch)
+
+    def g_forward(self, params, batch_stats, lat: Latents):
+        return steps.apply_train(self.g_model, params, batch_stats, *g_args(lat, self.cond))
+
+    def d_forward(self, params, batch_stats, x, labels, key):
+        """``((logits [N], aux or None), updated batch_stats)``."""
+        out, bs = steps.apply_train(self.d_model, params, batch_stats, *d_args(x, labels, self.cond),
+                                    rngs={"dropout": key})
+        return split_output(out, self.cond), bs
+
+    # --- one discriminator update
+    def d_update(self, state: State, batch, it_key, d_index, keep_vjp: bool = False):
+        cond = self.cond
+        real, real_labels = batch["x"], batch.get("label")
+        kz, kr, kf = jax.random.split(jax.random.fold_in(jax.random.fold_in(it_key, 0), d_index), 3)
+        lat = self.latents(kz, real.shape[0])
+        kr, kf = steps.device_key(kr), steps.device_key(kf)  # dropout masks: per device
+        g = state.nets["g"]
+        if keep_vjp:  # this G forward is reused by the G update
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
+                                        steps.varying(g.params), has_aux=True)
+        else:
+            fake, g_bs = self.g_forward(g.params, g.batch_stats, lat)
+            g_vjp = None
+        fake = jax.lax.stop_gradient(fake)
+        d = state.nets["d"]
+        kp = steps.device_key(jax.random.fold_in(kz, 1))
+
+        def loss_fn(params):
+            (real_logits, aux_real), bs = self.d_forward(params, d.batch_stats, real, real_labels, kr)
+            (fake_logits, aux_fake), bs = self.d_forward(params, bs, fake, lat.labels, kf)
+            loss = self.objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
+            aux = {"d_loss": loss, "d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
+            if cond.d_has_aux:
+                extra, extra_metrics = d_aux_loss(aux_real, aux_fake, real_labels, lat, cond)
+                loss = loss + extra
+                aux.update(extra_metrics)
+            if self.penalty is not None:
+                # D in train mode, its state updates discarded; interpolation draws per device
+                def d_fn(labels):
+                    return lambda x: self.d_forward(params, d.batch_stats, x, labels, kp)[0][0]
+                penalty, norms = self.penalty.apply(d_fn(real_labels), d_fn(lat.labels), real, fake,
+                                                    kp, self.penalty_weight)
+                loss = loss + penalty
+                aux.update(d_penalty=penalty, d_input_grad_norm=jnp.mean(norms))
+            return loss, (bs, aux)
+
+        (_, (bs, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(steps.varying(d.params))
+        d, grad_norm = steps.apply_gradients(d, grads, bs)
+        metrics = steps.pmean(aux)
+        metrics["d_grad_norm"] = grad_norm
+        nets = {**state.nets, "g": g.replace(batch_stats=g_bs), "d": d}
+        return state.replace(nets=nets), metrics, (fake, g_vjp, g_bs, lat)
+
+    # --- the D updates offset .. offset + k - 1
+    def d_phase(self, state: State, reals, d_offset, keep_last_vjp: bool = False):
+        """k = ``reals['x'].shape[0]`` D updates; metrics are those of the last one."""
+        it_key = jax.random.fold_in(state.rng, state.step)
+        k = reals["x"].shape[0]
+        n_plain = k - 1 if keep_last_vjp else k
+        metrics, kept = None, None
+        if self.unroll:
+            for j in range(n_plain):
+                state, metrics, _ = self.d_update(state, steps.batch_at(reals, j), it_key, d_offset + j)
+        elif n_plain:
+            def body(st, inp):
+                st, m, _ = self.d_update(st, inp[0], it_key, d_offset + inp[1])
+                return st, m
+            head = jax.tree.map(lambda v: v[:n_plain], reals)
+            state, ms = jax.lax.scan(body, state, (head, jnp.arange(n_plain)))
+            metrics = jax.tree.map(lambda v: v[-1], ms)
+        if keep_last_vjp:
+            state, metrics, kept = self.d_update(state, steps.batch_at(reals, k - 1), it_key,
+                                                 d_offset + k - 1, keep_vjp=True)
+        return state, metrics, kept
+
+    # --- the G update
+    def g_update(self, state: State, kept, batch):
+        cond = self.cond
+        real = batch["x"]
+        it_key = jax.random.fold_in(state.rng, state.step)
+        g, d = state.nets["g"], state.nets["d"]
+        if kept is not None:
+            fake, g_vjp, g_bs, lat = kept
+        else:
+            lat = self.latents(jax.random.fold_in(it_key, 1), real.shape[0])
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
+                                        steps.varying(g.params), has_aux=True)
+        kd = steps.device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 1))
+        real_logits = None
+        if self.objective.g_needs_real:  # relativistic losses compare with D on real data
+            kr = steps.device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 2))
+            (real_logits, _), _ = self.d_forward(d.params, d.batch_stats, real, batch.get("label"), kr)
+
+        def objective(fake):  # D in train mode; its running statistics are not updated here
+            (logits, aux), _ = self.d_forward(d.params, d.batch_stats, fake, lat.labels, kd)
+            loss = self.objective.g_loss(fake_logits=logits, real_logits=real_logits)
+            if not cond.d_has_aux:
+                return loss, (loss, {})
+            extra, extra_metrics = g_aux_loss(aux, lat, cond)
+            return loss + extra, (loss, extra_metrics)
+
+        (_, (loss, extra_metrics)), dfake = jax.value_and_grad(objective, has_aux=True)(fake)
+        (grads,) = g_vjp(dfake)
+        g, grad_norm = steps.apply_gradients(g, grads, g_bs)
+        ema = dict(state.ema)
+        if "g" in ema:
+            ema["g"] = ema_update(ema["g"], g, self.ema_decay)
+        metrics = {"g_loss": jax.lax.pmean(loss, steps.AXIS), "g_grad_norm": grad_norm,
+                   **steps.pmean(extra_metrics)}
+        return state.replace(nets={**state.nets, "g": g}, ema=ema, step=state.step + 1), metrics
+
+    # --- the phases
+    def iteration(self, state: State, reals, d_offset) -> tuple[State, Metrics]:
+        """``reals``: ``{'x': [k, B_local, ...], 'label': [k, B_local]}`` (labels only for
+        label-conditioned models): k D updates (indices d_offset..) then one G update."""
+        state, d_metrics, kept = self.d_phase(state, reals, d_offset, keep_last_vjp=self.reuse_fake)
+        state, g_metrics = self.g_update(state, kept, steps.batch_at(reals, -1))
+        return state, {**d_metrics, **g_metrics}
+
+    def critic(self, state: State, reals, d_offset) -> tuple[State, Metrics]:
+        """As ``iteration`` without the G update."""
+        state, metrics, _ = self.d_phase(state, reals, d_offset)
+        return state, metrics
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def fixed_latents(key, n: int, z_dim: int, cond) -> Latents:
+    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``, balanced labels / codes
+    (:func:`jgan.conditioning.balanced_latents`, continuous codes from ``fold_in(key, 2)``)."""
+    return conditioning.balanced_latents(jax.random.normal(key, (n, z_dim)), jax.random.fold_in(key, 2), cond)
+
+
+def eval_noise(seed: int, n: int, z_dim: int) -> jax.Array:
+    """The fixed evaluation latents ``[n, z_dim]`` of a run."""
+    return jax.random.normal(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 1), (n, z_dim))
+
+
+def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
+    """The fixed evaluation latents of a run: z = :func:`eval_noise`, balanced labels / codes
+    (continuous codes from the EVAL stream)."""
+    return conditioning.balanced_latents(eval_noise(seed, n, z_dim),
+                                         jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2), cond)
+
+
+def save_samples(x: np.ndarray, path: str, config, title: str, ncols: int | None = None) -> None:
+    """A sample grid (images) or a scatter plot over the mixture's modes (2D points)."""
+    from jgan import viz
+    if x.ndim == 2:
+        toy = sources.TOY_MIXTURES.get(config.data.source)
+        viz.save_scatter(x, path, modes=toy[0]() if toy else None, title=title)
+    else:
+        viz.save_image_grid(x, path, ncols=ncols)
+
+
+# ----------------------------------------------------------------------------- the family
+
+
+class GAN(Family):
+    name = "gan"
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        super().__init__(config)
+        m = config.model
+        self.cond = conditioning.from_config(config)
+        self.data_keys = ("x", "label") if self.cond.uses_data_labels else ("x",)
+        self.shape = data_shape(config)
+        self.g_model = make_generator(m.generator, self.shape, m.conditioning, self.cond.num_classes)
+        self.d_model = make_discriminator(m.discriminator, self.shape, m.pack, m.conditioning,
+                                          self.cond.num_classes, self.cond.num_continuous)
+        self.objective = losses.get_objective(config.loss.name)
+
+    def nets(self) -> dict[str, Net]:
+        c, cond = self.config, self.cond
+        z = jnp.zeros((2, c.model.z_dim + cond.code_dim), jnp.float32)
+        n = 2 * c.model.pack  # any multiple of the pack
+        x = jnp.zeros((n, *self.shape), jnp.float32)
+        g_args_ = (z, jnp.zeros(2, jnp.int32)) if cond.g_takes_labels else (z,)
+        d_args_ = (x, jnp.zeros(n, jnp.int32)) if cond.d_takes_labels else (x,)
+        return {"g": Net(self.g_model, g_args_, optim.make_optimizer(c.optim.g), c.train.ema_decay),
+                "d": Net(self.d_model, d_args_, optim.make_optimizer(c.optim.d))}
+
+    def phases(self):
+        u = _Updates(self.g_model, self.d_model, self.objective, self.cond, self.config)
+        return {"critic": u.critic, "iteration": u.iteration}
+
+    def schedule(self, step: int) -> list[tuple[str, int]]:
+        t = self.config.train
+        n_d, k = d_updates_at(step, t), t.d_steps
+        return [("critic", k)] * (n_d // k - 1) + [("iteration", k)]
+
+    def source(self, split: str | None = None):
+        """``data.split`` (training) or another split of the configured source."""
+        d = self.config.data.copy_and_resolve_references()
+        d.split = split or d.split
+        source = sources.make_source(d, self.config.seed)
+        if self.cond.uses_data_labels:
+            labels = getattr(source, "labels", None)
+            labels = np.asarray([source[0]["label"]] if labels is None else labels)
+            bad = labels[(labels < 0) | (labels >= self.cond.num_classes)]
+            if bad.size:
+                raise sources.DataError(
+                    f"model.conditioning={self.config.model.conditioning!r} needs labels in [0, "
+                    f"model.num_classes={self.cond.num_classes}), but the data has label {int(bad[0])}; "
+                    f"use labelled data or set model.num_classes.")
+        return source
+
+    def batch_multiple(self) -> int:
+        return self.config.model.pack
+
+    def batch_multiple_reason(self) -> str:
+        return f"model.pack={self.config.model.pack}"
+
+    def plot_panels(self):
+        return [("d_loss", "g_loss", "d_penalty"), ("d_real", "d_fake"),
+                ("d_grad_norm", "g_grad_norm", "d_input_grad_norm")]
+
+    # --- host side
+    def sample_variables(self, state: State, use_ema: bool = True) -> dict:
+        if use_ema:
+            return ema_variables(state, "g")
+        g = state.nets["g"]
+        return {"params": g.params, "batch_stats": g.batch_stats}
+
+    def write_grids(self, state: State, step: int, out) -> None:
+        c = self.config
+        lat = fixed_latents(stream_key(c.seed, SAMPLES), c.train.num_samples, c.model.z_dim, self.cond)
+        ncols = self.cond.num_classes if self.cond.kind != "none" else None  # a column per class / code
+        variants = [("", False)] + ([("ema_", True)] if "g" in state.ema else [])
+        for prefix, use_ema in variants:
+            x = generate(self.g_model, self.sample_variables(state, use_ema), lat, self.cond)
+            out.save_grid(f"{prefix}step_{step:07d}.png",
+                          lambda path, x=x: save_samples(x, path, c, f"{c.name} step {step}", ncols))
+
+    def eval_samples(self, state: State) -> tuple[np.ndarray, Latents]:
+        """``eval.num_samples`` samples of the EMA (or raw) G on the run's evaluation latents."""
+        e = self.config.eval
+        lat = eval_latents(self.config.seed, e.num_samples, self.config.model.z_dim, self.cond)
+        return generate(self.g_model, self.sample_variables(state), lat, self.cond), lat
+
+    def evaluate(self, state: State, workdir: str) -> dict[str, float]:
+        from jgan.eval import evaluate as E
+        samples, lat = self.eval_samples(state)
+        labels = None if self.cond.kind == "none" else np.asarray(lat.labels)
+        return E.evaluate_samples(self.config, samples, workdir, labels=labels,
+                                  label_kind={"none": None, "infogan": "code"}.get(self.cond.kind, "label"))
+
+    def check_evaluator(self) -> None:
+        from jgan.eval import evaluate as E
+        E.check_evaluator(self.config, conditional=self.cond.kind != "none")
+
+    def modes(self):
+        return {"sample": functools.partial(sampling.write_sample_grid, self),
+                "interpolate": functools.partial(sampling.write_interpolations, self)}
+
+
+def make(config: ml_collections.ConfigDict) -> GAN:
+    validate(config)
+    return GAN(config)

@@ -1,0 +1,78 @@
+"""What a run writes besides checkpoints: metrics, TensorBoard, plots, grids, progress bar.
+
+One ``Outputs`` per workdir (a training run, or one seed of a seed study):
+
+    metrics.jsonl          one JSON record per ``log_every`` iterations (and evaluations)
+    tensorboard/           TensorBoard event files (same scalars)
+    samples/*.png          sample grids (the family decides what they show)
+    plots/losses.png       the family's loss / D-output / gradient-norm panels
+    plots/eval.png         evaluation curves (records ``eval/...``)
+
+Only the process that writes (process 0) touches files. A resumed run truncates
+``metrics.jsonl`` to the restored step, so the file reads as if the run had never stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Sequence
+
+from jgan import viz
+
+
+class Outputs:
+    def __init__(self, workdir: str, start_step: int, enabled: bool, *, title: str = "",
+                 panels: Sequence[Sequence[str]] = (), tensorboard: bool = True,
+                 drop_eval: bool = False):
+        """``drop_eval``: also drop ``eval/`` records on resume (seed studies evaluate once,
+        at the end, and write that record again)."""
+        self.workdir, self.enabled, self.title, self.panels = workdir, enabled, title, list(panels)
+        self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+        self.writer = None
+        if not enabled:
+            return
+        os.makedirs(workdir, exist_ok=True)
+        records = [r for r in viz.read_jsonl(self.metrics_path) if r["step"] <= start_step and not (
+            drop_eval and any(k.startswith("eval/") for k in r))]
+        with open(self.metrics_path, "w") as f:  # drop records written after the checkpoint
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+            self.writer = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=start_step + 1)
+
+    def record(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.writer is not None:
+            for k, v in metrics.items():
+                self.writer.add_scalar(k, v, step)
+
+    def save_grid(self, name: str, write: Callable[[str], None]) -> None:
+        """``write(path)`` for ``samples/<name>`` (process 0 only)."""
+        if self.enabled:
+            write(os.path.join(self.workdir, "samples", name))
+
+    def plot(self) -> None:
+        if not self.enabled:
+            return
+        records = viz.read_jsonl(self.metrics_path)
+        eval_keys = sorted({k for r in records for k in r if k.startswith("eval/")})
+        if eval_keys:
+            viz.save_curves(records, [(k,) for k in eval_keys],
+                            os.path.join(self.workdir, "plots", "eval.png"), title=self.title)
+        if self.panels:
+            viz.save_curves(records, self.panels, os.path.join(self.workdir, "plots", "losses.png"),
+                            title=self.title)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool):
+    """The tqdm bar of a run (ETA, iterations/s; postfix = current losses)."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True,
+                disable=not enabled, mininterval=1.0)
