@@ -143,7 +143,7 @@ def main(argv):
             from jgan.eval import classifier
             result = classifier.train_classifier(config, workdir)
             print(f"{config.name}: held-out accuracy {result['test_accuracy']:.4f} "
-                  f"({result['num_test']} digits); written to {workdir}")
+                  f"({result['num_test']} held-out examples); written to {workdir}")
         elif study:
             from jgan import study as study_lib
             study_lib.run_study(config, workdir, study_lib.study_seeds(FLAGS.seeds, config.seed))

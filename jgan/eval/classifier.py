@@ -1,4 +1,4 @@
-"""A digit classifier trained by jgan itself: the feature extractor for MNIST-like data.
+"""Classifiers trained by jgan itself: the feature extractors for MNIST-like data and glyphs.
 
 Inception-v3 features are meaningless on 28x28 digits, so MNIST GANs are evaluated with a
 small convnet trained on the embedded MNIST subset (``experiments/classifier_mnist.py``):
@@ -6,10 +6,21 @@ its penultimate layer (``[n, 128]``, after ReLU) gives FID / KID / precision-rec
 features; its softmax gives the IS-style score and the digit labels for mode counting
 (Stacked MNIST labels each channel with it).
 
-Input convention: images ``[n, 28, 28, 1]`` float in [-1, 1] (the GAN output range).
+A translation-invariant variant (``GlyphClassifier``) trained on glyph renders
+(``config.data.source == 'glyphs'``, ``experiments/classifier_glyphs.py``) is the evaluation
+network of typeface conversion (pix2pix on ``jgan.data.glyphs``; the analogue of the paper's
+FCN-score): it reads which character a translated image shows in the target font. It is
+trained on every character of ``data.chars`` (the held-out ones too: it must recognise
+translations of unseen glyphs), rendered with its own seeds (``data.seed``,
+``data.test_seed``), so none of its images are the pix2pix pairs; its accuracy is measured on
+a separately seeded render set.
+
+Input convention: images ``[n, S, S, 1]`` float in [-1, 1] (the GAN output range), S = 28
+for MNIST, ``data.image_size`` for glyphs.
 
 The classifier's workdir holds ``checkpoints/`` (orbax, params + batch stats),
-``config.json`` and ``eval.json`` (held-out accuracy).
+``config.json``, ``classifier.json`` (what the model is: its kind, number of classes, image
+size; the characters for glyphs, label i being ``chars[i]``) and ``eval.json`` (held-out accuracy).
 """
 from __future__ import annotations
 
@@ -27,6 +38,8 @@ import orbax.checkpoint as ocp
 from jgan.data import sources
 
 FEATURE_DIM = 128
+INFO_FILE = "classifier.json"
+MNIST_INFO = {"source": "mnist_subset", "num_classes": 10, "image_size": 28, "channels": 1}
 
 
 class ClassifierError(ValueError):
@@ -34,9 +47,10 @@ class ClassifierError(ValueError):
 
 
 class MnistClassifier(nn.Module):
-    """Conv(32)x2-pool-Conv(64)x2-pool-Dense(128)-Dense(10), BatchNorm after each conv.
+    """Conv(32)x2-pool-Conv(64)x2-pool-Dense(128)-Dense(num_classes), BatchNorm after each conv.
 
-    ``__call__(x [n, 28, 28, 1], train) -> (logits [n, 10], features [n, 128])``.
+    ``__call__(x [n, S, S, 1], train) -> (logits [n, num_classes], features [n, 128])``
+    (S = 28 for MNIST; any S divisible by 4).
     """
 
     num_classes: int = 10
@@ -54,6 +68,38 @@ class MnistClassifier(nn.Module):
         return nn.Dense(self.num_classes)(h), features
 
 
+class GlyphClassifier(nn.Module):
+    """A translation-invariant convnet for glyphs at random scales and positions.
+
+    One 3x3 conv (BatchNorm, ReLU) per stage of ``widths``, each but the last followed by a
+    2x2 max-pool, then a global max-pool, Dense(128) (the features) and Dense(num_classes).
+    ``__call__(x [n, S, S, 1], train) -> (logits [n, num_classes], features [n, 128])``.
+    (The MNIST net flattens its last feature map: fine for centred digits, but it must learn
+    every glyph at every position, and learns shifted glyphs slowly.)
+    """
+
+    num_classes: int
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        for i, width in enumerate(self.widths):
+            x = nn.Conv(width, (3, 3), padding="SAME", use_bias=False)(x)
+            x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+            if i < len(self.widths) - 1:
+                x = nn.max_pool(x, (2, 2), (2, 2))
+        x = jnp.max(x, axis=(1, 2))
+        features = nn.relu(nn.Dense(FEATURE_DIM)(x))
+        h = nn.Dropout(0.3, deterministic=not train)(features)
+        return nn.Dense(self.num_classes)(h), features
+
+
+def _make_model(info: dict) -> nn.Module:
+    if info.get("model", "mnist") == "glyph":
+        return GlyphClassifier(num_classes=info["num_classes"], widths=tuple(info["widths"]))
+    return MnistClassifier(num_classes=info["num_classes"])
+
+
 def _augment(key, x, max_shift: int):
     """Random translations by up to ``max_shift`` pixels (zero fill at -1), per image."""
     if max_shift == 0:
@@ -69,22 +115,53 @@ def _augment(key, x, max_shift: int):
     return jax.vmap(crop)(xp, shifts)
 
 
-def train_classifier(config, workdir: str) -> dict:
-    """Train on ``config.data`` split 'train' of the MNIST subset; report held-out accuracy.
-
-    Returns ``{'test_accuracy', 'train_accuracy', 'num_test'}`` (also written to
-    ``workdir/eval.json``). Deterministic given ``config.seed``.
-    """
-    c = config.train
+def _mnist_data(config):
     train_src = sources.mnist_subset_split("train", config.data.holdout)
     test_src = sources.mnist_subset_split("test", config.data.holdout)
-    to_float = lambda u8: u8.astype(np.float32) / 127.5 - 1.0  # noqa: E731
-    x_train, y_train = to_float(train_src.x), train_src.labels
-    x_test, y_test = to_float(test_src.x), test_src.labels
+    return train_src.x, train_src.labels, test_src.x, test_src.labels, dict(MNIST_INFO)
 
-    model = MnistClassifier()
+
+def _glyph_data(config):
+    from jgan.data import glyphs
+
+    d = config.data
+    kw = dict(image_size=d.image_size, chars=d.chars, test_chars=d.test_chars)
+    train = glyphs.glyph_images(d.target_font, "all", per_char=d.per_char, seed=d.seed, **kw)
+    test = glyphs.glyph_images(d.target_font, "all", per_char=d.test_per_char, seed=d.test_seed, **kw)
+    info = {"source": "glyphs", "num_classes": len(d.chars), "image_size": int(d.image_size),
+            "channels": 1, "model": "glyph", "widths": [int(w) for w in config.model.widths],
+            "font": d.target_font, "chars": d.chars, "test_chars": d.test_chars}
+    return train.x, train.labels, test.x, test.labels, info
+
+
+def train_classifier(config, workdir: str) -> dict:
+    """Train on the data of ``config.data``; report held-out accuracy.
+
+    ``data.source`` 'mnist_subset' (the default when absent): split 'train' of the MNIST
+    subset, tested on its ``data.holdout`` digits. 'glyphs': renders of every character of
+    ``data.chars`` in ``data.target_font`` (``data.per_char`` each, seed ``data.seed``), tested
+    on ``data.test_per_char`` more (seed ``data.test_seed``).
+
+    Returns ``{'test_accuracy', 'train_accuracy', 'num_test', 'final_loss'}`` (for glyphs also
+    ``'test_chars_accuracy'``, on the held-out characters ``data.test_chars``), also written to
+    ``workdir/eval.json``. Deterministic given ``config.seed``.
+    """
+    c = config.train
+    source = config.data.get("source", "mnist_subset")
+    if source == "mnist_subset":
+        x_train, y_train, x_test, y_test, info = _mnist_data(config)
+    elif source == "glyphs":
+        x_train, y_train, x_test, y_test, info = _glyph_data(config)
+    else:
+        raise ClassifierError(f"config.data.source={source!r}: a classifier trains on "
+                              f"'mnist_subset' or 'glyphs'.")
+    to_float = lambda u8: u8.astype(np.float32) / 127.5 - 1.0  # noqa: E731
+    x_train, x_test = to_float(x_train), to_float(x_test)
+    size, channels = info["image_size"], info["channels"]
+
+    model = _make_model(info)
     key = jax.random.PRNGKey(config.seed)
-    variables = model.init(jax.random.fold_in(key, 0), jnp.zeros((2, 28, 28, 1)))
+    variables = model.init(jax.random.fold_in(key, 0), jnp.zeros((2, size, size, channels)))
     tx = optax.adamw(optax.cosine_decay_schedule(c.lr, c.steps), weight_decay=c.weight_decay)
     params, batch_stats = variables["params"], variables["batch_stats"]
     opt_state = tx.init(params)
@@ -118,8 +195,14 @@ def train_classifier(config, workdir: str) -> dict:
     result = {"test_accuracy": accuracy(model, variables, x_test, y_test),
               "train_accuracy": accuracy(model, variables, x_train, y_train),
               "num_test": int(len(y_test)), "final_loss": float(loss)}
+    if source == "glyphs":
+        held = np.isin(y_test, [info["chars"].index(ch) for ch in info["test_chars"]])
+        if held.any():
+            result["test_chars_accuracy"] = accuracy(model, variables, x_test[held], y_test[held])
     os.makedirs(workdir, exist_ok=True)
     save_classifier(workdir, variables)
+    with open(os.path.join(workdir, INFO_FILE), "w") as f:
+        json.dump(info, f, indent=2)
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
     with open(os.path.join(workdir, "eval.json"), "w") as f:
@@ -128,13 +211,13 @@ def train_classifier(config, workdir: str) -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def _forward(model: MnistClassifier):
+def _forward(model: nn.Module):
     """The jitted inference forward of ``model``, compiled once per model (and batch shape)."""
     return jax.jit(lambda v, x: model.apply(v, x, train=False))
 
 
-def classifier_outputs(model: MnistClassifier, variables, images, batch_size: int = 500):
-    """``images [n, 28, 28, 1]`` in [-1, 1] -> ``(logits [n, 10], features [n, 128])`` (numpy)."""
+def classifier_outputs(model: nn.Module, variables, images, batch_size: int = 500):
+    """``images [n, S, S, 1]`` in [-1, 1] -> ``(logits [n, num_classes], features [n, 128])`` (numpy)."""
     fwd = _forward(model)
     logits, feats = [], []
     for i in range(0, len(images), batch_size):
@@ -155,15 +238,30 @@ def save_classifier(workdir: str, variables) -> None:
         ckpt.save(path, variables, force=True)
 
 
+def classifier_info(workdir: str) -> dict:
+    """What the classifier in ``workdir`` is: ``{'source', 'num_classes', 'image_size',
+    'channels'}`` and, for glyphs, ``'model', 'widths', 'font', 'chars', 'test_chars'`` (label
+    i is ``chars[i]``).
+    Workdirs written before ``classifier.json`` existed hold the MNIST classifier."""
+    path = os.path.join(workdir, INFO_FILE)
+    if not os.path.exists(path):
+        return dict(MNIST_INFO)
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_classifier(workdir: str):
     """``(model, variables)`` of a classifier trained by ``train_classifier`` in ``workdir``."""
     path = os.path.join(os.path.abspath(workdir), "checkpoints", "classifier")
     if not os.path.isdir(path):
         raise ClassifierError(
-            f"no MNIST classifier in {workdir!r}; train it first with `python launch.py "
-            f"--config experiments/classifier_mnist.py --workdir {workdir}`.")
-    model = MnistClassifier()
-    template = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)))
+            f"no classifier in {workdir!r}; train it first with `python launch.py "
+            f"--config experiments/classifier_mnist.py --workdir {workdir}` (or "
+            f"experiments/classifier_glyphs.py for the glyph classifier).")
+    info = classifier_info(workdir)
+    model = _make_model(info)
+    size, channels = info["image_size"], info["channels"]
+    template = model.init(jax.random.PRNGKey(0), jnp.zeros((2, size, size, channels)))
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     with ocp.StandardCheckpointer() as ckpt:
         variables = ckpt.restore(path, abstract)
