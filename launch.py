@@ -24,12 +24,12 @@ config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant
 flags.DEFINE_string("workdir", None, "Output directory (default runs/<name>[-<variant>]).")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate"],
                   "train (or resume); eval: the config's metrics for a checkpoint (eval.json); "
-                  "sample: a grid from latent --seeds; interpolate: linear and spherical strips "
-                  "through the latents of --seeds.")
+                  "sample: a grid from latent --seeds (pix2pix: translations of held-out examples); "
+                  "interpolate (gan family): linear and spherical strips through the latents of --seeds.")
 flags.DEFINE_string("seeds", "", "train: a seed study, N seeds from config.seed (e.g. 10) or a list (3,7,11), "
                     "table of mean +- s.e. in WORKDIR/study.md; sample / interpolate: latent seeds, e.g. "
                     "0-15 or 3,7 (default: 0-63 for an unconditional grid, 0-7 for conditional grids, 0-3 "
-                    "for interpolation).")
+                    "for interpolation); pix2pix sample: indices of held-out examples.")
 flags.DEFINE_string("labels", "", "sample mode, label-conditioned G: the classes to draw, in order, one "
                     "column each (e.g. 9,4,3,0,5); default: every class.")
 flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")

@@ -4,8 +4,12 @@ translated image shows in the target font (label accuracy on the held-out charac
 penultimate features for FID-style scores).
 
 A small translation-invariant convnet (``jgan.eval.classifier.GlyphClassifier``: 4 conv
-stages, global max-pool) with one class per character of ``data.chars`` (50 by default),
-trained on renders of EVERY character (held-out ones included) in ``data.target_font`` at
+stages, global max-pool) with one class per character of ``data.chars`` (50 by default) in the
+target font and one per character in each of ``data.other_fonts`` (the pix2pix source font):
+a glyph counts as correct only if it shows the right character *in the target typeface*, so
+copying the input scores near 0 rather than near 1 (a classifier of the target font alone reads
+DejaVu Sans glyphs as their characters 98% of the time: it cannot tell a translation from a
+copy). Trained on renders of EVERY character (held-out ones included) in each font at
 ``data.image_size`` px, 200 renders each with random scale and shift (render seed
 ``data.seed``, not the pix2pix data's), random extra shifts of 1 pixel, AdamW with cosine
 decay, 1,000 steps of 64 (about a minute on 2 CPU cores). Its accuracy on 50 more renders of
@@ -29,6 +33,7 @@ def get_config(variant: str | None = None):
     c.data = ml_collections.ConfigDict()
     c.data.source = "glyphs"
     c.data.target_font = "dejavu_serif"  # the pix2pix target font (see jgan.data.glyphs.FONTS)
+    c.data.other_fonts = ("dejavu_sans",)  # fonts that are NOT the target: their own classes (the source font)
     c.data.image_size = 32
     c.data.chars = glyphs.DEFAULT_CHARS  # label i is chars[i]
     c.data.test_chars = glyphs.TEST_CHARS

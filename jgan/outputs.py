@@ -71,6 +71,38 @@ class Outputs:
             self.writer.close()
 
 
+# metrics where lower is better; the others (accuracy, PSNR, SSIM, IS, precision, recall,
+# modes, ...) are better higher. Baselines and counts have no "best".
+LOWER_IS_BETTER = ("fid", "kid", "l1", "modes/reverse_kl", "modes/kl")
+NO_BEST = ("copy_input/", "target/", "num_examples", "_std")
+
+
+def eval_summary(records: list[dict]) -> dict[str, dict]:
+    """Per evaluation metric of a run's ``eval/...`` records: the final value and step, and
+    the best value during training and its step (``best`` absent for baselines and counts)."""
+    evals = [r for r in records if any(k.startswith("eval/") for k in r)]
+    out: dict[str, dict] = {}
+    for key in sorted({k for r in evals for k in r if k.startswith("eval/")}):
+        name = key[len("eval/"):]
+        pts = [(r["step"], r[key]) for r in evals if key in r]
+        entry = {"final": pts[-1][1], "final_step": pts[-1][0], "evaluations": len(pts)}
+        if not any(tag in name for tag in NO_BEST):
+            pick = min if name in LOWER_IS_BETTER else max
+            step, value = pick(pts, key=lambda p: p[1])
+            entry.update(best=value, best_step=step)
+        out[name] = entry
+    return out
+
+
+def write_eval_summary(workdir: str) -> dict[str, dict]:
+    """``eval_summary.json`` from the workdir's ``metrics.jsonl`` (final and best values)."""
+    summary = eval_summary(viz.read_jsonl(os.path.join(workdir, "metrics.jsonl")))
+    if summary:
+        with open(os.path.join(workdir, "eval_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary
+
+
 def progress_bar(total: int, initial: int, desc: str, enabled: bool):
     """The tqdm bar of a run (ETA, iterations/s; postfix = current losses)."""
     from tqdm.auto import tqdm

@@ -10,6 +10,7 @@ on its number of real batches. It writes, into ``workdir``:
     tensorboard/           TensorBoard event files (same scalars)
     samples/*.png          the family's sample grids, every ``sample_every`` iterations
     plots/                 the family's loss panels and evaluation curves
+    eval_summary.json      per evaluation metric: the final value and the best during training
     checkpoints/<step>/    orbax checkpoints: state, data-iterator state, config
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jgan.checkpoint import Checkpointer
 from jgan.experiment import build
 from jgan.iteration import (DivergenceError, check_finite, data_iterator, iteration_batches,  # noqa: F401
                             run_iteration, stack_batches)
-from jgan.outputs import Outputs, progress_bar
+from jgan.outputs import Outputs, progress_bar, write_eval_summary
 from jgan.process import setup_process
 
 
@@ -100,6 +101,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
             if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
                 result = family.evaluate(state, workdir)
                 out.record(done, {f"eval/{name}": v for name, v in result.items()})
+                if done == t.steps and is_main:
+                    write_eval_summary(workdir)
             if done % t.sample_every == 0 or done == t.steps or (
                     config.eval.every and done % config.eval.every == 0):
                 out.plot()

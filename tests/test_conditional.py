@@ -297,9 +297,9 @@ def test_infogan_quick_trains_and_writes_traversals(tmp_path, mnist_classifier_d
     names = [os.path.basename(p) for p in r.stdout.split()]
     assert names == [f"traversal_{n}_seeds_0-3_step_0000006.png" for n in
                      ("categorical", "continuous0", "continuous1")]
-    from jgan.sampling import write_sample_grid
-    with pytest.raises(ValueError, match="label-conditioned"):
-        write_sample_grid(load_experiment("experiments/infogan.py", "quick"), str(workdir), [0], labels=[1])
+    r = launch("--config", "experiments/infogan.py:quick", "--workdir", str(workdir), "--mode", "sample",
+               "--labels", "1")
+    assert r.returncode != 0 and "label-conditioned" in r.stderr
 
 
 def test_infogan_traversal_latents():

@@ -126,12 +126,22 @@ def _glyph_data(config):
 
     d = config.data
     kw = dict(image_size=d.image_size, chars=d.chars, test_chars=d.test_chars)
-    train = glyphs.glyph_images(d.target_font, "all", per_char=d.per_char, seed=d.seed, **kw)
-    test = glyphs.glyph_images(d.target_font, "all", per_char=d.test_per_char, seed=d.test_seed, **kw)
-    info = {"source": "glyphs", "num_classes": len(d.chars), "image_size": int(d.image_size),
+    fonts = [d.target_font, *d.get("other_fonts", ())]
+    # font f's renders of character i have label i + f * len(chars): class i is "character i in
+    # the target font"; the other fonts' classes make the classifier judge the typeface too
+    parts = [(glyphs.glyph_images(font, "all", per_char=d.per_char, seed=d.seed, **kw),
+              glyphs.glyph_images(font, "all", per_char=d.test_per_char, seed=d.test_seed, **kw))
+             for font in fonts]
+    n = len(d.chars)
+    x_train = np.concatenate([tr.x for tr, _ in parts])
+    y_train = np.concatenate([tr.labels + f * n for f, (tr, _) in enumerate(parts)]).astype(np.int32)
+    x_test = np.concatenate([te.x for _, te in parts])
+    y_test = np.concatenate([te.labels + f * n for f, (_, te) in enumerate(parts)]).astype(np.int32)
+    info = {"source": "glyphs", "num_classes": n * len(fonts), "image_size": int(d.image_size),
             "channels": 1, "model": "glyph", "widths": [int(w) for w in config.model.widths],
-            "font": d.target_font, "chars": d.chars, "test_chars": d.test_chars}
-    return train.x, train.labels, test.x, test.labels, info
+            "font": d.target_font, "other_fonts": list(fonts[1:]), "chars": d.chars,
+            "test_chars": d.test_chars}
+    return x_train, y_train, x_test, y_test, info
 
 
 def train_classifier(config, workdir: str) -> dict:
@@ -196,7 +206,7 @@ def train_classifier(config, workdir: str) -> dict:
               "train_accuracy": accuracy(model, variables, x_train, y_train),
               "num_test": int(len(y_test)), "final_loss": float(loss)}
     if source == "glyphs":
-        held = np.isin(y_test, [info["chars"].index(ch) for ch in info["test_chars"]])
+        held = np.isin(y_test % len(info["chars"]), [info["chars"].index(ch) for ch in info["test_chars"]])
         if held.any():
             result["test_chars_accuracy"] = accuracy(model, variables, x_test[held], y_test[held])
     os.makedirs(workdir, exist_ok=True)

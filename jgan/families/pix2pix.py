@@ -37,9 +37,11 @@ BatchNorm statistics (``model.generator.test_batch_stats``; default off: running
 Data (``data.source``): ``glyphs`` (typeface conversion, ``jgan.data.glyphs``: held-out
 characters as the test split) or ``aligned_folder`` (the authors' ``A|B`` layout,
 ``jgan.data.folders``). Evaluation on ``data.eval_split``: L1, PSNR and SSIM of G(a) against
-the true b; with ``eval.extractor='classifier'`` (a classifier of the target domain, e.g.
-``experiments/classifier_glyphs.py``) the accuracy of its reading of the translations (the
-analogue of the paper's FCN-score) and FID/KID in its features. The copy-the-input baseline
+the true b; FID/KID against the true targets in the features of ``eval.extractor``
+(Inception for RGB folders, ``eval.inception_weights``); with ``eval.extractor='classifier'``
+(a classifier of the target domain, e.g. ``experiments/classifier_glyphs.py``) also the
+accuracy of its reading of the translations (the analogue of the paper's FCN-score). The
+copy-the-input baseline
 (``copy_input/...``: the input scored as if it were the translation) and the classifier's
 accuracy on the true targets (``target/accuracy``, the ceiling) are reported beside them.
 """
@@ -252,24 +254,77 @@ class Pix2Pix(Family):
         idx = np.arange(len(src)) if n is None else np.linspace(0, len(src) - 1, min(n, len(src))).astype(int)
         return pipeline.load_batch(src, idx, image_size=d.image_size, channels=d.channels)
 
-    def write_grids(self, state: State, step: int, out) -> None:
+    def _grid(self, state: State, batch: dict, path: str) -> None:
+        """Rows of (input, G(input), target), two examples per row."""
         from jgan import viz
-        batch = self.held_out(self.config.train.num_samples)
         fake = self.translate(state, batch["a"])
         rows = np.stack([batch["a"], fake, batch["b"]], axis=1).reshape(-1, *self.shape)
-        out.save_grid(f"step_{step:07d}.png", lambda path: viz.save_image_grid(rows, path, ncols=6))
+        viz.save_image_grid(rows, path, ncols=6)
+
+    def write_grids(self, state: State, step: int, out) -> None:
+        batch = self.held_out(self.config.train.num_samples)
+        out.save_grid(f"step_{step:07d}.png", lambda path: self._grid(state, batch, path))
+
+    def modes(self):
+        return {"sample": self.write_sample_grid}
+
+    def write_sample_grid(self, state: State, workdir: str, args) -> list[str]:
+        """``--mode sample``: translations of held-out examples ``args.seeds`` (indices into
+        ``data.eval_split``, e.g. 0-15; default: the grids' evenly spaced examples)."""
+        import os
+
+        from jgan.sampling import parse_seeds
+        d = self.config.data
+        if args.seeds:
+            src = self.source(d.eval_split)
+            idx = parse_seeds(args.seeds)
+            if not all(0 <= i < len(src) for i in idx):
+                raise ValueError(f"--seeds: held-out examples are 0-{len(src) - 1} for pix2pix, got {args.seeds}.")
+            batch, name = pipeline.load_batch(src, np.asarray(idx), image_size=d.image_size,
+                                              channels=d.channels), f"heldout_{idx[0]}-{idx[-1]}"
+        else:
+            batch, name = self.held_out(self.config.train.num_samples), "heldout"
+        path = os.path.join(workdir, "samples", f"{name}_step_{int(state.step):07d}.png")
+        self._grid(state, batch, path)
+        return [path]
 
     # --- evaluation
     def check_evaluator(self) -> None:
-        if self.config.eval.extractor == "classifier":
-            from jgan.eval.evaluate import Extractor
-            Extractor(self.config)
+        """The feature extractor loads; a classifier reads this task's target domain with this
+        task's labels."""
+        from jgan.eval.evaluate import Extractor, extractor_kind
+        Extractor(self.config)  # exists and loads (classifier or Inception weights)
+        if extractor_kind(self.config) == "classifier":
+            self._check_classifier_labels()
+
+    def _check_classifier_labels(self) -> None:
+        from jgan.eval import classifier
+        from jgan.eval.evaluate import EvalError
+        c = self.config
+        info = classifier.classifier_info(c.eval.classifier_workdir)
+        if c.data.source == "glyphs":
+            from jgan.data import glyphs
+            want = {"source": "glyphs", "font": c.data.target_font, "chars": glyphs.DEFAULT_CHARS,
+                    "image_size": c.data.image_size}
+            wrong = {k: info.get(k) for k, v in want.items() if info.get(k) != v}
+            if c.data.source_font not in info.get("other_fonts", []):
+                wrong["other_fonts"] = info.get("other_fonts", [])
+            if wrong:
+                raise EvalError(
+                    f"eval.classifier_workdir={c.eval.classifier_workdir!r} holds a classifier of {wrong}, "
+                    f"not of {c.data.target_font!r} glyphs (against {c.data.source_font!r}) at "
+                    f"{c.data.image_size}px with jgan.data.glyphs' characters; train one with `python launch.py "
+                    f"--config experiments/classifier_glyphs.py --config.data.target_font={c.data.target_font} "
+                    f"--config.data.other_fonts={c.data.source_font}`.")
 
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:
         from jgan.eval import image_metrics as IM
-        from jgan.eval.evaluate import Extractor, feature_metrics
+        from jgan.eval.evaluate import Extractor, extractor_kind, feature_metrics
 
         c = self.config
+        kind = extractor_kind(c)
+        if kind == "classifier":
+            self._check_classifier_labels()
         batch = self.held_out()
         n = min(len(batch["a"]), c.eval.num_samples)
         a, b, labels = batch["a"][:n], batch["b"][:n], batch["label"][:n]
@@ -279,14 +334,15 @@ class Pix2Pix(Family):
             out[f"{name}l1"] = float(np.mean(IM.l1(x, b)))
             out[f"{name}psnr"] = float(np.mean(IM.psnr(x, b, data_range=2.0)))
             out[f"{name}ssim"] = float(np.mean(IM.ssim(x, b, data_range=2.0)))
-        if c.eval.extractor == "classifier":
-            extractor = Extractor(c)
-            (f_fake, lg_fake), (f_b, lg_b), (_, lg_a) = extractor(fake), extractor(b), extractor(a)
+        extractor = Extractor(c)
+        (f_fake, lg_fake), (f_b, lg_b), (f_a, lg_a) = extractor(fake), extractor(b), extractor(a)
+        if kind == "classifier":  # the analogue of the FCN-score: is the right class read?
             out["accuracy"] = float(np.mean(np.argmax(lg_fake, -1) == labels))
             out["copy_input/accuracy"] = float(np.mean(np.argmax(lg_a, -1) == labels))
             out["target/accuracy"] = float(np.mean(np.argmax(lg_b, -1) == labels))
-            wanted = [m for m in c.eval.metrics if m in ("fid", "kid")]
-            out.update(feature_metrics(wanted, f_b, f_fake, lg_fake, c.seed))
+        wanted = [m for m in c.eval.metrics if m in ("fid", "kid")]
+        out.update(feature_metrics(wanted, f_b, f_fake, lg_fake, c.seed))
+        out.update({f"copy_input/{k}": v for k, v in feature_metrics(wanted, f_b, f_a, lg_a, c.seed).items()})
         return out
 
 
