@@ -292,9 +292,19 @@ class Pix2Pix(Family):
     def check_evaluator(self) -> None:
         """The feature extractor loads; a classifier reads this task's target domain with this
         task's labels."""
-        from jgan.eval.evaluate import Extractor, extractor_kind
-        Extractor(self.config)  # exists and loads (classifier or Inception weights)
-        if extractor_kind(self.config) == "classifier":
+        from jgan.eval.evaluate import EvalError, Extractor, extractor_kind
+        c = self.config
+        kind = extractor_kind(c)
+        try:
+            Extractor(c)  # exists and loads (classifier or Inception weights)
+        except EvalError as e:
+            if kind != "classifier" or c.data.source != "glyphs":
+                raise
+            raise EvalError(
+                f"eval.classifier_workdir={c.eval.classifier_workdir!r} holds no glyph classifier; train it "
+                f"first (about a minute) with `python launch.py --config experiments/classifier_glyphs.py "
+                f"--workdir {c.eval.classifier_workdir}`, or set --config.eval.every=0.") from e
+        if kind == "classifier":
             self._check_classifier_labels()
 
     def _check_classifier_labels(self) -> None:
