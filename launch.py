@@ -33,7 +33,7 @@ flags.DEFINE_string("seeds", "", "train: a seed study, N seeds from config.seed 
 flags.DEFINE_string("labels", "", "sample mode, label-conditioned G: the classes to draw, in order, one "
                     "column each (e.g. 9,4,3,0,5); default: every class.")
 flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
-flags.DEFINE_integer("step", None, "Checkpoint step for sample / interpolate (default: latest).")
+flags.DEFINE_integer("step", None, "Checkpoint step for --mode eval, sample and interpolate (default: latest).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -73,6 +73,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl flag parsing with bad overrides reported as one line (no traceback)."""
     try:
         return FLAGS(argv)
+    except SystemExit:  # absl exits 1 after printing --help / --helpshort / --helpfull
+        if any(a.split("=")[0] in ("--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml") for a in argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as e:  # absl embeds the config file's traceback: keep its last line
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         message = lines[0] if len(lines) == 1 else f"{lines[0].split(':')[0]}: {lines[-1]}"
@@ -125,6 +129,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     from jgan import iteration, train  # after flag parsing: keeps --help fast
+    from jgan.interrupt import EXIT_INTERRUPTED, Interrupted
 
     try:
         config = FLAGS.config
@@ -151,6 +156,12 @@ def main(argv):
             train.run(config, workdir)
         else:
             run_mode(config, workdir)
+    except Interrupted as e:
+        print(f"{config.name}: {e}", flush=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint of the current step
+        print(f"\n{config.name}: aborted; the latest checkpoint in {workdir} is kept.", file=sys.stderr)
+        sys.exit(130)
     except (ConfigError, DataError, CheckpointError, iteration.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

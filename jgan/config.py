@@ -100,6 +100,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.log_every = 50           # iterations between metric records
     c.train.sample_every = 500       # iterations between sample grids
     c.train.checkpoint_every = 1000  # iterations between checkpoints
+    c.train.checkpoint_every_minutes = 0.0  # > 0: also a checkpoint when this long has passed since the last
     c.train.keep_checkpoints = 3     # checkpoints kept
     c.train.num_samples = 64         # size of the fixed latent batch of the sample grids
 
@@ -155,5 +156,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
     for f in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
               "keep_checkpoints", "num_samples"):
         positive(f"train.{f}", t[f])
+    positive("train.checkpoint_every_minutes", t.checkpoint_every_minutes, allow_zero=True)
     if not 0 <= t.ema_decay < 1:
         raise ConfigError(f"config.train.ema_decay={t.ema_decay!r} must be in [0, 1) (0 = off).")

@@ -66,10 +66,14 @@ def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = 
     sampling and evaluation: shapes from the config (``jax.eval_shape``), no data opened."""
     import os
 
-    from jgan.checkpoint import Checkpointer
+    from jgan.checkpoint import CheckpointError, Checkpointer
 
     family = make_family(config)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    directory = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(directory):  # before orbax, which would create the folder
+        raise CheckpointError(f"no checkpoint in {os.path.abspath(directory)}; train first with the same "
+                              f"--config and --workdir.")
+    ckpt = Checkpointer(directory)
     try:
         state, _ = ckpt.restore(abstract_state(family, mesh), step=step)
     finally:

@@ -32,6 +32,7 @@ import numpy as np
 from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
+from jgan.interrupt import Interrupted, StopRequest
 from jgan.outputs import Outputs, progress_bar
 from jgan.process import setup_process
 from jgan.steps import compile_phases, make_mesh
@@ -144,6 +145,10 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     if ckpt.latest_step() is not None:
         state, _ = ckpt.restore(state, iters)
     start = int(state.step[0])
+    if is_main:
+        print(f"{config.name}: resuming the study in {workdir} from step {start} (of {t.steps})" if start else
+              f"{config.name}: starting a study of {len(seeds)} seeds in {workdir} ({t.steps} iterations)",
+              flush=True)
     seed_dirs = [os.path.join(workdir, f"seed_{s}") for s in seeds]
     outs = [Outputs(d, start, is_main, tensorboard=False, drop_eval=True) for d in seed_dirs]
 
@@ -154,6 +159,8 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
 
     bar = progress_bar(t.steps, start, f"{config.name} x{len(seeds)} seeds", is_main)
     pending = []
+    interrupted, last_save = None, time.time()
+    stop = StopRequest().__enter__()
     try:
         for step in range(start, t.steps):
             plan = f0.schedule(step)
@@ -163,20 +170,31 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
             pending.append((done, metrics))
             bar.update(1)
             save_now = done % t.checkpoint_every == 0 or done == t.steps
+            minutes = t.checkpoint_every_minutes
+            stop_now, timed = stop.agree(bool(minutes) and time.time() - last_save >= 60 * minutes)
+            save_now = save_now or timed or stop_now
             if done % t.log_every == 0 or save_now:
                 host = jax.device_get(pending)
-                for j, (s_done, m) in enumerate(host):
+                for s_done, m in host:
                     for i, s in enumerate(seeds):
                         rec = {name: float(v[i]) for name, v in m.items()}
                         iteration.check_finite(s_done, rec, ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
-                        if j == len(host) - 1:  # one record per log_every, as train.run
-                            outs[i].record(s_done, rec)
+                for i in range(len(seeds)):  # one record per log_every, the interval's means, as train.run
+                    outs[i].record(host[-1][0], {name: float(np.mean([m[name][i] for _, m in host if name in m]))
+                                                 for name in host[-1][1]})
                 pending.clear()
             if save_now:
                 ckpt.save(done, state, iters, config_dict)
+                last_save = time.time()
+            if stop_now:
+                interrupted = done
+                break
     finally:
+        stop.__exit__()
         bar.close()
         ckpt.close()
+    if interrupted is not None:
+        raise Interrupted(interrupted, stop.signal_name, workdir)
 
     results = {}
     final = int(state.step[0])

@@ -6,7 +6,8 @@ initial state), restores the latest checkpoint in ``workdir`` if there is one, a
 on its number of real batches. It writes, into ``workdir``:
 
     config.json            the resolved config
-    metrics.jsonl          one JSON record per ``log_every`` iterations (``jgan.outputs``)
+    metrics.jsonl          one JSON record per ``log_every`` iterations: each metric's mean over
+                           those iterations (``jgan.outputs``)
     tensorboard/           TensorBoard event files (same scalars)
     samples/*.png          the family's sample grids, every ``sample_every`` iterations
     plots/                 the family's loss panels and evaluation curves
@@ -21,9 +22,11 @@ import time
 
 import jax
 import ml_collections
+import numpy as np
 
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import build
+from jgan.interrupt import Interrupted, StopRequest
 from jgan.iteration import (DivergenceError, check_finite, data_iterator, iteration_batches,  # noqa: F401
                             run_iteration, stack_batches)
 from jgan.outputs import Outputs, progress_bar, write_eval_summary
@@ -32,8 +35,18 @@ from jgan.process import setup_process
 
 def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str, float]:
     """Train (or resume) to ``config.train.steps``; returns the last logged metrics.
-    ``mesh``: the device mesh (default: every device of every process)."""
+    ``mesh``: the device mesh (default: every device of every process).
+
+    SIGINT / SIGTERM (``jgan.interrupt``): the iteration in flight finishes, a checkpoint is
+    written at its step and ``Interrupted`` is raised; rerunning resumes bit for bit."""
+    t0 = time.time()
     setup_process(config)
+    # after jax.distributed.initialize, which installs a SIGTERM handler of its own (preemption)
+    with StopRequest() as stop:
+        return _run(config, workdir, mesh, stop, t0)
+
+
+def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, float]:
     exp = build(config, mesh=mesh)
     family, t = exp.family, config.train
     if config.eval.every:
@@ -54,6 +67,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
               f"(train.steps={t.steps}); nothing to do.")
         ckpt.close()
         return {}
+    if is_main:
+        print(f"{config.name}: resuming {workdir} from step {start} (of {t.steps})" if start else
+              f"{config.name}: starting a new run in {workdir} ({t.steps} iterations)", flush=True)
 
     if is_main:
         with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -65,15 +81,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
     t_last, s_last = time.time(), start
 
     def flush() -> None:
+        """Check every pending iteration's metrics and record their mean over the interval."""
         nonlocal last, t_last, s_last
         if not pending:
             return
         host = jax.device_get(pending)
         pending.clear()
         for s, m in host:
-            m = {k: float(v) for k, v in m.items()}
-            check_finite(s, m, ckpt.latest_step(), ckpt.directory)
-            last = m
+            check_finite(s, {k: float(v) for k, v in m.items()}, ckpt.latest_step(), ckpt.directory)
+        last = {k: float(np.mean([m[k] for _, m in host if k in m])) for k in host[-1][1]}
         now = time.time()
         rate = (host[-1][0] - s_last) / max(now - t_last, 1e-9)
         t_last, s_last = now, host[-1][0]
@@ -82,6 +98,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
             bar.set_postfix({k: f"{last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last})
 
     bar = progress_bar(t.steps, start, config.name, is_main)
+    last_save = time.time()
+    interrupted = None
     try:
         for step in range(start, t.steps):
             plan = family.schedule(step)
@@ -92,12 +110,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
             done = step + 1
             bar.update(1)
             save_now = done % t.checkpoint_every == 0 or done == t.steps
+            minutes = t.checkpoint_every_minutes
+            stop_now, timed = stop.agree(bool(minutes) and time.time() - last_save >= 60 * minutes)
+            save_now = save_now or timed or stop_now
             if done % t.log_every == 0 or save_now:
                 flush()
             if done % t.sample_every == 0 or done == t.steps:
                 family.write_grids(state, done, out)
             if save_now:  # before evaluating: a failing evaluation must not lose the checkpoint
                 ckpt.save(done, state, data_iter, config_dict)
+                last_save = time.time()
+            if stop_now:
+                interrupted = done
+                break
             if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
                 result = family.evaluate(state, workdir)
                 out.record(done, {f"eval/{name}": v for name, v in result.items()})
@@ -109,5 +134,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
     finally:
         bar.close()
         out.close()
-        ckpt.close()
+        ckpt.close()  # waits for the save in flight
+    if interrupted is not None:
+        raise Interrupted(interrupted, stop.signal_name, workdir)
+    if is_main:
+        evals = " and eval_summary.json" if config.eval.every else ""
+        print(f"{config.name}: finished {t.steps - start} iterations (to step {t.steps}) in "
+              f"{time.time() - t0:.0f} s; in {workdir}: samples/ (grids), plots/, metrics.jsonl{evals}, "
+              f"checkpoints/.", flush=True)
     return last

@@ -201,3 +201,21 @@ def test_tfds_64px_variants_train_on_mock_data(experiment, variant, tmp_path):
     args = types.SimpleNamespace(seeds="0-3", labels=None, frames=4)
     (path,) = family.modes()["sample"](state, str(tmp_path), args)
     assert Image.open(path).mode == "RGB"
+
+
+def test_logged_scalars_are_means_over_the_logging_interval(tmp_path):
+    # The same run logged every iteration and every 3: each record of the latter is the mean
+    # of the three per-iteration records (the trajectory does not depend on logging).
+    def records(log_every):
+        cfg = load_experiment("experiments/pacgan.py", "quick")
+        cfg.eval.every, cfg.train.log_every = 0, log_every
+        train.run(cfg, str(tmp_path / f"log{log_every}"))
+        return [json.loads(l) for l in (tmp_path / f"log{log_every}" / "metrics.jsonl").read_text().splitlines()]
+
+    every, third = records(1), records(3)
+    assert [r["step"] for r in third] == [3, 6]
+    for r in third:
+        window = [e for e in every if r["step"] - 3 < e["step"] <= r["step"]]
+        for k in ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"):
+            np.testing.assert_allclose(r[k], np.mean([e[k] for e in window]), rtol=1e-6, err_msg=k)
+        assert r["d_loss"] != window[-1]["d_loss"]  # not just the last iteration's value
