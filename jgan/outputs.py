@@ -49,10 +49,27 @@ class Outputs:
             for k, v in metrics.items():
                 self.writer.add_scalar(k, v, step)
 
-    def save_grid(self, name: str, write: Callable[[str], None]) -> None:
-        """``write(path)`` for ``samples/<name>`` (process 0 only)."""
-        if self.enabled:
-            write(os.path.join(self.workdir, "samples", name))
+    def save_grid(self, name: str, write: Callable[[str], None], step: int | None = None) -> None:
+        """``write(path)`` for ``samples/<name>`` (process 0 only). With ``step``, a PNG also
+        gets a caption (its ``Title`` text chunk: experiment and step) and goes to TensorBoard
+        as an image under ``samples/<name without the step>``."""
+        if not self.enabled:
+            return
+        path = os.path.join(self.workdir, "samples", name)
+        write(path)
+        if step is None or not path.endswith(".png"):
+            return
+        from PIL import Image, PngImagePlugin
+        with Image.open(path) as img:
+            img.load()
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Title", f"{self.title} step {step}".strip())
+        img.save(path, pnginfo=info)
+        if self.writer is not None:
+            import numpy as np
+            array = np.asarray(img.convert("RGB"))
+            tag = name.split(f"step_{step:07d}")[0].rstrip("_") or "grid"
+            self.writer.add_image(f"samples/{tag}", array, step, dataformats="HWC")
 
     def plot(self) -> None:
         if not self.enabled:

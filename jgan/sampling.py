@@ -182,7 +182,8 @@ def write_sample_grid(family, state, workdir: str, args) -> list[str]:
 def write_interpolations(family, state, workdir: str, args) -> list[str]:
     """``--mode interpolate``: image strips through the latents of ``args.seeds`` (default
     0-3), ``args.frames`` per segment, one linear and one spherical, to
-    ``workdir/samples/interp_{linear,spherical}_<seeds>.png``."""
+    ``workdir/samples/interp_{linear,spherical}_<seeds>.png``; the seeds' own frames are
+    framed in red (``jgan.viz.MARK_COLOUR``)."""
     import os
 
     from jgan import viz
@@ -206,6 +207,7 @@ def write_interpolations(family, state, workdir: str, args) -> list[str]:
             raise ValueError(f"{config.name} generates {images.shape[1:]} points, not images: "
                              f"interpolation strips need an image generator.")
         path = os.path.join(workdir, "samples", f"interp_{kind}_{name}_step_{step:07d}.png")
-        viz.save_image_grid(images, path, ncols=len(images))
+        seed_frames = [i * (args.frames - 1) for i in range(len(latent_seeds))]  # framed in red
+        viz.save_image_grid(images, path, ncols=len(images), marked=seed_frames)
         paths.append(path)
     return paths

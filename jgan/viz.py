@@ -10,17 +10,28 @@ import numpy as np
 from PIL import Image
 
 
-def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """``[N, H, W, C]`` floats in [-1, 1] -> one uint8 image ``[rows*(H+pad)+pad, ..., C]``."""
+MARK_COLOUR = (220, 30, 30)  # the frame of marked tiles
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2,
+               marked: Sequence[int] = ()) -> np.ndarray:
+    """``[N, H, W, C]`` floats in [-1, 1] -> one uint8 image ``[rows*(H+pad)+pad, ..., C]``.
+
+    ``marked``: tiles framed in :data:`MARK_COLOUR` in the padding around them (e.g. the seed
+    frames of an interpolation strip); grey images become RGB then."""
     images = np.asarray(images, np.float32)
     n, h, w, c = images.shape
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
     pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    if len(marked) and c == 1:
+        pixels, c = np.repeat(pixels, 3, axis=-1), 3
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
     for i in range(n):
         r, col = divmod(i, ncols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
+        if i in marked:
+            grid[top - pad:top + h + pad, left - pad:left + w + pad] = MARK_COLOUR
         grid[top:top + h, left:left + w] = pixels[i]
     return grid
 
@@ -30,8 +41,9 @@ def save_png(array: np.ndarray, path: str) -> None:
     Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
 
 
-def save_image_grid(images: np.ndarray, path: str, ncols: int | None = None) -> None:
-    save_png(image_grid(images, ncols), path)
+def save_image_grid(images: np.ndarray, path: str, ncols: int | None = None,
+                    marked: Sequence[int] = ()) -> None:
+    save_png(image_grid(images, ncols, marked=marked), path)
 
 
 def save_scatter(points: np.ndarray, path: str, modes: np.ndarray | None = None,

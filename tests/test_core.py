@@ -92,3 +92,31 @@ def test_eval_summary_reports_final_and_best_with_their_steps():
     assert s["fid"] == {"final": 6.0, "final_step": 300, "evaluations": 3, "best": 4.0, "best_step": 200}
     assert s["accuracy"]["best"] == 0.8 and s["accuracy"]["best_step"] == 200 and s["accuracy"]["final"] == 0.7
     assert "best" not in s["copy_input/l1"] and set(s) == {"fid", "accuracy", "copy_input/l1"}
+
+
+def test_grids_carry_their_step_in_tensorboard_and_a_png_caption(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from jgan.outputs import Outputs
+    from jgan.viz import save_image_grid
+    out = Outputs(str(tmp_path), 0, True, title="exp")
+    images = np.zeros((4, 8, 8, 1), np.float32)
+    out.save_grid("ema_step_0000012.png", lambda path: save_image_grid(images, path), 12)
+    out.close()
+    img = Image.open(tmp_path / "samples" / "ema_step_0000012.png")
+    assert img.text["Title"] == "exp step 12"
+    # the TensorBoard event file holds the grid as an image summary at step 12
+    import glob
+    import struct
+
+    from tensorboardX.proto import event_pb2
+    (path,) = glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
+    data, images = open(path, "rb").read(), []
+    while data:  # TFRecord framing: length, crc, payload, crc
+        (length,) = struct.unpack("<Q", data[:8])
+        event = event_pb2.Event.FromString(data[12:12 + length])
+        data = data[12 + length + 4:]
+        images += [(event.step, v.tag, v.image.height, v.image.width) for v in event.summary.value
+                   if v.HasField("image")]
+    assert images == [(12, "samples/ema", 22, 22)]  # a 2 x 2 grid of 8 px tiles, 2 px padding

@@ -65,5 +65,10 @@ def test_sample_and_interpolate_modes_end_to_end(tmp_path):
     assert [os.path.basename(p) for p in strips] == ["interp_linear_3-7_step_0000006.png",
                                                       "interp_spherical_3-7_step_0000006.png"]
     from PIL import Image
-    w, h = Image.open(strips[0]).size
+    strip = np.asarray(Image.open(strips[0]).convert("RGB"))
+    h, w = strip.shape[:2]
     assert w > 4 * h  # one row of 5 frames
+    # the seeds' own frames (tiles 0 and 4 of 28 px + 2 px padding) are framed in red
+    from jgan.viz import MARK_COLOUR
+    assert tuple(strip[0, 10]) == MARK_COLOUR and tuple(strip[0, 4 * 30 + 10]) == MARK_COLOUR
+    assert tuple(strip[0, 2 * 30 + 10]) == (255, 255, 255)

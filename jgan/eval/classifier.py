@@ -36,6 +36,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from jgan.data import sources
+from jgan.outputs import progress_bar
 
 FEATURE_DIM = 128
 INFO_FILE = "classifier.json"
@@ -194,6 +195,7 @@ def train_classifier(config, workdir: str) -> dict:
     n = len(x_train)
     order = rng.permutation(n)
     pos = 0
+    bar = progress_bar(c.steps, 0, config.name, jax.process_index() == 0)
     for i in range(c.steps):
         if pos + c.batch_size > n:
             order, pos = rng.permutation(n), 0
@@ -201,6 +203,10 @@ def train_classifier(config, workdir: str) -> dict:
         pos += c.batch_size
         params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, x_train[idx],
                                                     y_train[idx], jax.random.fold_in(key, i + 1))
+        bar.update(1)
+        if (i + 1) % 100 == 0:
+            bar.set_postfix(loss=f"{float(loss):.4g}")
+    bar.close()
     variables = {"params": params, "batch_stats": batch_stats}
     result = {"test_accuracy": accuracy(model, variables, x_test, y_test),
               "train_accuracy": accuracy(model, variables, x_train, y_train),

@@ -379,7 +379,7 @@ class GAN(Family):
         for prefix, use_ema in variants:
             x = generate(self.g_model, self.sample_variables(state, use_ema), lat, self.cond)
             out.save_grid(f"{prefix}step_{step:07d}.png",
-                          lambda path, x=x: save_samples(x, path, c, f"{c.name} step {step}", ncols))
+                          lambda path, x=x: save_samples(x, path, c, f"{c.name} step {step}", ncols), step)
 
     def eval_samples(self, state: State) -> tuple[np.ndarray, Latents]:
         """``eval.num_samples`` samples of the EMA (or raw) G on the run's evaluation latents."""

@@ -254,16 +254,17 @@ class Pix2Pix(Family):
         idx = np.arange(len(src)) if n is None else np.linspace(0, len(src) - 1, min(n, len(src))).astype(int)
         return pipeline.load_batch(src, idx, image_size=d.image_size, channels=d.channels)
 
-    def _grid(self, state: State, batch: dict, path: str) -> None:
-        """Rows of (input, G(input), target), two examples per row."""
+    def _grid(self, state: State, batch: dict):
+        """``write(path)`` of rows of (input, G(input), target), two examples per row. G runs
+        now, on every process (the state spans the mesh); only the writing is deferred."""
         from jgan import viz
         fake = self.translate(state, batch["a"])
         rows = np.stack([batch["a"], fake, batch["b"]], axis=1).reshape(-1, *self.shape)
-        viz.save_image_grid(rows, path, ncols=6)
+        return lambda path: viz.save_image_grid(rows, path, ncols=6)
 
     def write_grids(self, state: State, step: int, out) -> None:
         batch = self.held_out(self.config.train.num_samples)
-        out.save_grid(f"step_{step:07d}.png", lambda path: self._grid(state, batch, path))
+        out.save_grid(f"step_{step:07d}.png", self._grid(state, batch), step)
 
     def modes(self):
         return {"sample": self.write_sample_grid}
@@ -285,7 +286,7 @@ class Pix2Pix(Family):
         else:
             batch, name = self.held_out(self.config.train.num_samples), "heldout"
         path = os.path.join(workdir, "samples", f"{name}_step_{int(state.step):07d}.png")
-        self._grid(state, batch, path)
+        self._grid(state, batch)(path)
         return [path]
 
     # --- evaluation
