@@ -8,6 +8,7 @@ mesh, the data-parallel phases and the initial state, replicated on the mesh.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import jax
 import ml_collections
@@ -15,6 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jgan import config as config_lib
 from jgan import families
+from jgan.checkpoint import CheckpointError, Checkpointer
 from jgan.family import Family
 from jgan.state import State
 from jgan.steps import Phases, compile_phases, make_mesh
@@ -64,10 +66,6 @@ def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = 
             mesh: jax.sharding.Mesh | None = None) -> tuple[Family, State]:
     """``(family, state)`` of checkpoint ``step`` (default: latest) in ``workdir``, for
     sampling and evaluation: shapes from the config (``jax.eval_shape``), no data opened."""
-    import os
-
-    from jgan.checkpoint import CheckpointError, Checkpointer
-
     family = make_family(config)
     directory = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(directory):  # before orbax, which would create the folder

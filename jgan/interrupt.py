@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class StopRequest:
     def __init__(self):
         self.signal_name: str | None = None
         self._previous = {}
+        self._last_save = time.time()
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
@@ -64,3 +66,14 @@ class StopRequest:
         if stop and self.signal_name is None:
             self.signal_name = "a signal to another process"
         return stop, save
+
+    def after_iteration(self, done: int, t) -> tuple[bool, bool]:
+        """``(save, stop)`` after iteration ``done`` of a loop with train config ``t``: save at
+        ``t.checkpoint_every``, the last step, ``t.checkpoint_every_minutes`` since the last
+        save (the clock restarts whenever ``save`` is returned) or a stop request."""
+        minutes = t.checkpoint_every_minutes
+        stop, timed = self.agree(bool(minutes) and time.time() - self._last_save >= 60 * minutes)
+        save = done % t.checkpoint_every == 0 or done == t.steps or timed or stop
+        if save:
+            self._last_save = time.time()
+        return save, stop

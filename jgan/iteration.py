@@ -34,6 +34,12 @@ def check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ck
             f"{where}; lower the learning rates or change the loss and resume or restart.")
 
 
+def interval_means(host: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
+    """Each metric's mean over the iterations ``host`` (``[(step, metrics)]`` on the host), for
+    scalars or per-seed ``[S]`` vectors alike (the logged value of a ``log_every`` interval)."""
+    return {k: np.mean([np.asarray(m[k]) for _, m in host if k in m], axis=0) for k in host[-1][1]}
+
+
 def data_iterator(config: ml_collections.ConfigDict, source, seed: int):
     """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable)."""
     dataset = pipeline.make_dataset(

@@ -159,40 +159,35 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
 
     bar = progress_bar(t.steps, start, f"{config.name} x{len(seeds)} seeds", is_main)
     pending = []
-    interrupted, last_save = None, time.time()
-    stop = StopRequest().__enter__()
-    try:
-        for step in range(start, t.steps):
-            plan = f0.schedule(step)
-            state, metrics = iteration.run_iteration(phases, plan, state,
-                                                     next_batches(iteration.iteration_batches(plan)), axis=1)
-            done = step + 1
-            pending.append((done, metrics))
-            bar.update(1)
-            save_now = done % t.checkpoint_every == 0 or done == t.steps
-            minutes = t.checkpoint_every_minutes
-            stop_now, timed = stop.agree(bool(minutes) and time.time() - last_save >= 60 * minutes)
-            save_now = save_now or timed or stop_now
-            if done % t.log_every == 0 or save_now:
-                host = jax.device_get(pending)
-                for s_done, m in host:
-                    for i, s in enumerate(seeds):
-                        rec = {name: float(v[i]) for name, v in m.items()}
-                        iteration.check_finite(s_done, rec, ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
-                for i in range(len(seeds)):  # one record per log_every, the interval's means, as train.run
-                    outs[i].record(host[-1][0], {name: float(np.mean([m[name][i] for _, m in host if name in m]))
-                                                 for name in host[-1][1]})
-                pending.clear()
-            if save_now:
-                ckpt.save(done, state, iters, config_dict)
-                last_save = time.time()
-            if stop_now:
-                interrupted = done
-                break
-    finally:
-        stop.__exit__()
-        bar.close()
-        ckpt.close()
+    interrupted = None
+    with StopRequest() as stop:
+        try:
+            for step in range(start, t.steps):
+                plan = f0.schedule(step)
+                state, metrics = iteration.run_iteration(
+                    phases, plan, state, next_batches(iteration.iteration_batches(plan)), axis=1)
+                done = step + 1
+                pending.append((done, metrics))
+                bar.update(1)
+                save_now, stop_now = stop.after_iteration(done, t)
+                if done % t.log_every == 0 or save_now:
+                    host = jax.device_get(pending)
+                    pending.clear()
+                    for s_done, m in host:
+                        for i, s in enumerate(seeds):
+                            iteration.check_finite(s_done, {name: float(v[i]) for name, v in m.items()},
+                                                   ckpt.latest_step(), ckpt.directory, who=f"seed {s}")
+                    means = iteration.interval_means(host)  # one record per log_every, as train.run
+                    for i, out in enumerate(outs):
+                        out.record(host[-1][0], {name: float(v[i]) for name, v in means.items()})
+                if save_now:
+                    ckpt.save(done, state, iters, config_dict)
+                if stop_now:
+                    interrupted = done
+                    break
+        finally:
+            bar.close()
+            ckpt.close()
     if interrupted is not None:
         raise Interrupted(interrupted, stop.signal_name, workdir)
 

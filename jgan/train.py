@@ -22,13 +22,12 @@ import time
 
 import jax
 import ml_collections
-import numpy as np
 
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import build
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.iteration import (DivergenceError, check_finite, data_iterator, iteration_batches,  # noqa: F401
-                            run_iteration, stack_batches)
+from jgan.iteration import (DivergenceError, check_finite, data_iterator, interval_means,  # noqa: F401
+                            iteration_batches, run_iteration, stack_batches)
 from jgan.outputs import Outputs, progress_bar, write_eval_summary
 from jgan.process import setup_process
 
@@ -70,8 +69,6 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
     if is_main:
         print(f"{config.name}: resuming {workdir} from step {start} (of {t.steps})" if start else
               f"{config.name}: starting a new run in {workdir} ({t.steps} iterations)", flush=True)
-
-    if is_main:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json(indent=2))
     out = Outputs(workdir, start, is_main, title=config.name, panels=family.plot_panels())
@@ -89,7 +86,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
         pending.clear()
         for s, m in host:
             check_finite(s, {k: float(v) for k, v in m.items()}, ckpt.latest_step(), ckpt.directory)
-        last = {k: float(np.mean([m[k] for _, m in host if k in m])) for k in host[-1][1]}
+        last = {k: float(v) for k, v in interval_means(host).items()}
         now = time.time()
         rate = (host[-1][0] - s_last) / max(now - t_last, 1e-9)
         t_last, s_last = now, host[-1][0]
@@ -98,7 +95,6 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
             bar.set_postfix({k: f"{last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last})
 
     bar = progress_bar(t.steps, start, config.name, is_main)
-    last_save = time.time()
     interrupted = None
     try:
         for step in range(start, t.steps):
@@ -109,17 +105,13 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
             pending.append((step + 1, metrics))
             done = step + 1
             bar.update(1)
-            save_now = done % t.checkpoint_every == 0 or done == t.steps
-            minutes = t.checkpoint_every_minutes
-            stop_now, timed = stop.agree(bool(minutes) and time.time() - last_save >= 60 * minutes)
-            save_now = save_now or timed or stop_now
+            save_now, stop_now = stop.after_iteration(done, t)
             if done % t.log_every == 0 or save_now:
                 flush()
             if done % t.sample_every == 0 or done == t.steps:
                 family.write_grids(state, done, out)
             if save_now:  # before evaluating: a failing evaluation must not lose the checkpoint
                 ckpt.save(done, state, data_iter, config_dict)
-                last_save = time.time()
             if stop_now:
                 interrupted = done
                 break

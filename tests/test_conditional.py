@@ -5,12 +5,11 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from conftest import launch, load_experiment
 
 from jgan import conditioning as C
-from jgan import losses, train
+from jgan import train
 from jgan.config import ConfigError, base_config
 from jgan.families.gan import validate
 from jgan.eval.evaluate import conditional_metrics
@@ -157,12 +156,10 @@ def test_aux_losses_against_hand_computation():
 
 
 def test_conditional_metrics_by_hand():
-    cond = C.Conditioning("label", num_classes=10)
     labels = np.arange(20) % 10
     pred = labels.copy()
     pred[:5] = 0
     assert conditional_metrics(pred, labels, "label")["label_accuracy"] == pytest.approx(16 / 20)
-    info = C.Conditioning("infogan", num_classes=3, num_continuous=0)
     codes = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     digits = np.array([7, 7, 1, 3, 3, 3, 7, 7, 7])  # code 0 -> 7 (2/3), code 1 -> 3, code 2 -> 7
     m = conditional_metrics(digits, codes, "code")

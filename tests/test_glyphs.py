@@ -49,7 +49,7 @@ def test_deterministic_and_seeded():
 def test_same_transform_on_both_sides():
     src = glyphs.glyph_pairs("dejavu_sans_mono", "cm_roman", "all", per_char=6, image_size=32,
                              chars="ABEHKT", test_chars="")
-    boxes_a, boxes_b = [], []
+    boxes_a = []
     for i in range(len(src)):
         ex = src[i]
         ya, xa, ha, wa = _box(ex["a"][..., 0])

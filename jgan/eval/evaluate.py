@@ -33,7 +33,7 @@ import os
 import jax
 import numpy as np
 
-from jgan.config import FEATURE_METRICS, MODE_METRICS  # noqa: F401  (re-exported)
+from jgan.config import FEATURE_METRICS
 from jgan.data import pipeline, sources
 from jgan.eval import metrics as M
 from jgan.eval import modes

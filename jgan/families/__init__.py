@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import importlib
 
+from jgan.config import ConfigError
+
 FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix"}
 
 
 def make(config):
     """The family named by ``config.family``, built from ``config``."""
-    from jgan.config import ConfigError
-
     if config.family not in FAMILIES:
         raise ConfigError(f"config.family={config.family!r} is not one of "
                           f"{', '.join(map(repr, FAMILIES))}.")

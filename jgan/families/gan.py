@@ -32,18 +32,18 @@ InfoGAN's mutual-information bound are added to both losses.
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import conditioning, losses, optim, penalties, sampling, steps
+from jgan import conditioning, losses, optim, penalties, sampling, steps, viz
 from jgan.conditioning import (Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
                                split_output)
 from jgan.config import ConfigError, choice, positive
-from jgan.data import sources
+from jgan.data import pipeline, sources
+from jgan.eval import evaluate as E
 from jgan.family import Family, Net
 from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
 from jgan.models import make_discriminator, make_generator
@@ -64,7 +64,7 @@ def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
         return (2,)
     if d.image_size and d.channels:
         return (d.image_size, d.image_size, d.channels)
-    from jgan.data import pipeline  # data.image_size or channels 0: the data's native shape
+    # data.image_size or channels 0: the data's native shape
     probe = pipeline.load_batch(sources.make_source(d, config.seed), np.array([0]),
                                 image_size=d.image_size, channels=d.channels)
     return tuple(probe["x"].shape[1:])
@@ -294,7 +294,6 @@ def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
 
 def save_samples(x: np.ndarray, path: str, config, title: str, ncols: int | None = None) -> None:
     """A sample grid (images) or a scatter plot over the mixture's modes (2D points)."""
-    from jgan import viz
     if x.ndim == 2:
         toy = sources.TOY_MIXTURES.get(config.data.source)
         viz.save_scatter(x, path, modes=toy[0]() if toy else None, title=title)
@@ -388,14 +387,12 @@ class GAN(Family):
         return generate(self.g_model, self.sample_variables(state), lat, self.cond), lat
 
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:
-        from jgan.eval import evaluate as E
         samples, lat = self.eval_samples(state)
         labels = None if self.cond.kind == "none" else np.asarray(lat.labels)
         return E.evaluate_samples(self.config, samples, workdir, labels=labels,
                                   label_kind={"none": None, "infogan": "code"}.get(self.cond.kind, "label"))
 
     def check_evaluator(self) -> None:
-        from jgan.eval import evaluate as E
         E.check_evaluator(self.config, conditional=self.cond.kind != "none")
 
     def modes(self):

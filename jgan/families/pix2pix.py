@@ -48,18 +48,23 @@ accuracy on the true targets (``target/accuracy``, the ceiling) are reported bes
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import losses, optim, steps
+from jgan import losses, optim, steps, viz
 from jgan.config import ConfigError, choice, positive
-from jgan.data import pipeline
+from jgan.data import folders, glyphs, pipeline
+from jgan.eval import classifier
+from jgan.eval import image_metrics as IM
+from jgan.eval.evaluate import EvalError, Extractor, extractor_kind, feature_metrics
 from jgan.family import Family, Net
 from jgan.models.patchgan import PatchGANDiscriminator
 from jgan.models.unet import NORMS, UNetGenerator, unet_depth
+from jgan.sampling import parse_seeds
 from jgan.state import EVAL, State, ema_update, ema_variables, stream_key
 
 Metrics = dict[str, jax.Array]
@@ -212,10 +217,8 @@ class Pix2Pix(Family):
         d = self.config.data
         split = split or d.split
         if d.source == "glyphs":
-            from jgan.data import glyphs
             return glyphs.glyph_pairs(d.source_font, d.target_font, split, image_size=d.image_size,
                                       per_char=d.per_char, seed=d.render_seed)
-        from jgan.data import folders
         return folders.aligned_folder(d.path, split, image_size=d.image_size, channels=d.channels,
                                       direction=d.direction)
 
@@ -246,18 +249,25 @@ class Pix2Pix(Family):
                for i in range(0, len(a), batch_size)]
         return np.concatenate(out)
 
-    def held_out(self, n: int | None = None) -> dict[str, np.ndarray]:
-        """The first ``n`` (default all) examples of ``data.eval_split`` as a float batch, or
-        ``n`` evenly spaced ones for grids (every held-out character appears)."""
+    def held_out(self, n: int | None = None, indices=None) -> dict[str, np.ndarray]:
+        """Examples of ``data.eval_split`` as a float batch: ``indices`` (checked), else ``n``
+        evenly spaced ones for grids (every held-out character appears), else all of them."""
         d = self.config.data
         src = self.source(d.eval_split)
-        idx = np.arange(len(src)) if n is None else np.linspace(0, len(src) - 1, min(n, len(src))).astype(int)
+        if indices is not None:
+            if not all(0 <= i < len(src) for i in indices):
+                raise ValueError(f"--seeds: held-out examples are 0-{len(src) - 1} for pix2pix, "
+                                 f"got {list(indices)}.")
+            idx = np.asarray(indices)
+        elif n is not None:
+            idx = np.linspace(0, len(src) - 1, min(n, len(src))).astype(int)
+        else:
+            idx = np.arange(len(src))
         return pipeline.load_batch(src, idx, image_size=d.image_size, channels=d.channels)
 
     def _grid(self, state: State, batch: dict):
         """``write(path)`` of rows of (input, G(input), target), two examples per row. G runs
         now, on every process (the state spans the mesh); only the writing is deferred."""
-        from jgan import viz
         fake = self.translate(state, batch["a"])
         rows = np.stack([batch["a"], fake, batch["b"]], axis=1).reshape(-1, *self.shape)
         return lambda path: viz.save_image_grid(rows, path, ncols=6)
@@ -272,17 +282,9 @@ class Pix2Pix(Family):
     def write_sample_grid(self, state: State, workdir: str, args) -> list[str]:
         """``--mode sample``: translations of held-out examples ``args.seeds`` (indices into
         ``data.eval_split``, e.g. 0-15; default: the grids' evenly spaced examples)."""
-        import os
-
-        from jgan.sampling import parse_seeds
-        d = self.config.data
         if args.seeds:
-            src = self.source(d.eval_split)
             idx = parse_seeds(args.seeds)
-            if not all(0 <= i < len(src) for i in idx):
-                raise ValueError(f"--seeds: held-out examples are 0-{len(src) - 1} for pix2pix, got {args.seeds}.")
-            batch, name = pipeline.load_batch(src, np.asarray(idx), image_size=d.image_size,
-                                              channels=d.channels), f"heldout_{idx[0]}-{idx[-1]}"
+            batch, name = self.held_out(indices=idx), f"heldout_{idx[0]}-{idx[-1]}"
         else:
             batch, name = self.held_out(self.config.train.num_samples), "heldout"
         path = os.path.join(workdir, "samples", f"{name}_step_{int(state.step):07d}.png")
@@ -293,7 +295,6 @@ class Pix2Pix(Family):
     def check_evaluator(self) -> None:
         """The feature extractor loads; a classifier reads this task's target domain with this
         task's labels."""
-        from jgan.eval.evaluate import EvalError, Extractor, extractor_kind
         c = self.config
         kind = extractor_kind(c)
         try:
@@ -309,12 +310,9 @@ class Pix2Pix(Family):
             self._check_classifier_labels()
 
     def _check_classifier_labels(self) -> None:
-        from jgan.eval import classifier
-        from jgan.eval.evaluate import EvalError
         c = self.config
         info = classifier.classifier_info(c.eval.classifier_workdir)
         if c.data.source == "glyphs":
-            from jgan.data import glyphs
             want = {"source": "glyphs", "font": c.data.target_font, "chars": glyphs.DEFAULT_CHARS,
                     "image_size": c.data.image_size}
             wrong = {k: info.get(k) for k, v in want.items() if info.get(k) != v}
@@ -329,9 +327,6 @@ class Pix2Pix(Family):
                     f"--config.data.other_fonts={c.data.source_font}`.")
 
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:
-        from jgan.eval import image_metrics as IM
-        from jgan.eval.evaluate import Extractor, extractor_kind, feature_metrics
-
         c = self.config
         kind = extractor_kind(c)
         if kind == "classifier":
