@@ -8,7 +8,20 @@ The three iterations of ``../shared/bench/README.md`` at batch 64:
     wgan_mnist   the 28x28 nets without BatchNorm in the critic, RMSProp(5e-5), weight
                  clipping 0.01, 5 critic updates then 1 G update
 
-For each it prints ms per iteration (median), images per second (generator samples per
+and the three small fully connected GANs of the peer, whose iteration includes drawing the
+minibatch from a dataset held in memory, so jgan's side is its **whole training loop**
+(``jgan.train.run``, what ``launch.py`` runs: grain data, the compiled iterations, metrics
+fetched and logged every ``log_every``), not a bare step:
+
+    gan_mnist            experiments/gan.py (G 100-1200-1200-784, maxout D, SGD, batch 100)
+    pacgan_grid25        experiments/pacgan.py:grid25 (G 4x400 BN-ReLU, D maxout 3x200x5, Adam)
+    pacgan_grid25_pack2  experiments/pacgan.py:grid25,pack=2
+
+For these jgan's number is the median of the loop's own ``iters_per_s`` records over the
+logging intervals after the first (which holds the compilation); ``--iterations-per-call K``
+sets ``train.iterations_per_call`` (default: the experiment's own).
+
+For each conv model it prints ms per iteration (median), images per second (generator samples per
 second: batch / time), achieved model FLOP/s (the analytic count of ``common.py``) and that
 as a fraction of a matmul peak measured in the same run. ``--torch PYTHON`` also runs
 ``gan_steps_torch.py`` (eager) in a worker process, interleaved model by model, and prints
@@ -48,6 +61,8 @@ from jgan.config import base_config  # noqa: E402
 from jgan.experiment import build  # noqa: E402
 
 MODELS = ("dcgan64", "dcgan_mnist", "wgan_mnist")
+SMALL = {"gan_mnist": ("experiments/gan.py", None), "pacgan_grid25": ("experiments/pacgan.py", "grid25"),
+         "pacgan_grid25_pack2": ("experiments/pacgan.py", "grid25,pack=2")}
 
 
 def load_common(bench_dir: str):
@@ -101,6 +116,75 @@ def build_jgan(model: str):
     return step, jax.block_until_ready
 
 
+def small_loop_config(model: str, intervals: int, iterations_per_call: int | None):
+    """The experiment's own config, run for ``intervals + 1`` logging intervals with no grids,
+    evaluation or checkpoints until the end."""
+    import importlib.util
+
+    path, variant = SMALL[model]
+    spec = importlib.util.spec_from_file_location("exp", os.path.join(ROOT, path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config(variant)
+    if iterations_per_call:
+        c.train.iterations_per_call = iterations_per_call
+    c.train.steps = c.train.log_every * (intervals + 1)
+    c.train.sample_every = c.train.checkpoint_every = c.train.steps
+    c.eval.every = 0
+    return c
+
+
+def run_small_loop(model: str, intervals: int, iterations_per_call: int | None) -> list[float]:
+    """ms per iteration of each logging interval after the first, from ``jgan.train.run``."""
+    import tempfile
+
+    from jgan import train
+
+    c = small_loop_config(model, intervals, iterations_per_call)
+    with tempfile.TemporaryDirectory() as workdir:
+        train.run(c, workdir)
+        with open(os.path.join(workdir, "metrics.jsonl")) as f:
+            rates = [json.loads(line).get("iters_per_s") for line in f]
+    return [1e3 / r for r in rates[1:] if r]
+
+
+def small_models(args, worker, common) -> None:
+    """Interleaved rounds of the peer's eager loop and jgan's whole loop for the small models."""
+    models = [m for m in args.models.split(",") if m in SMALL]
+    if not models:
+        return
+    jgan_ms, torch_ms = {m: [] for m in models}, {m: [] for m in models}
+    for r in range(args.repeats):
+        for m in models:
+            jgan_ms[m].append(statistics.median(run_small_loop(m, args.intervals, args.iterations_per_call)))
+            line = f"round {r} {m:20s} jgan loop {jgan_ms[m][-1]:7.2f} ms"
+            if worker:
+                reply = worker.ask({"cmd": "bench", "model": m, "variant": "eager",
+                                    "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})
+                torch_ms[m].append(reply["median_s"] * 1e3)
+                line += f"   torch eager {torch_ms[m][-1]:7.2f} ms"
+            print(line, flush=True)
+    print()
+    head, sep = "| model | jgan loop it/s (median of rounds; min-max) |", "|---|---:|"
+    if worker:
+        head += " torch eager it/s (median; min-max) | jgan / torch speed (median of paired rounds; min-max) |"
+        sep += "---:|---:|"
+    print(head)
+    print(sep)
+    for m in models:
+        its = [1e3 / v for v in jgan_ms[m]]
+        row = f"| {m} | {statistics.median(its):.0f} ({min(its):.0f}-{max(its):.0f}) |"
+        if worker:
+            tits = [1e3 / v for v in torch_ms[m]]
+            ratio = [t / j for j, t in zip(jgan_ms[m], torch_ms[m])]
+            row += (f" {statistics.median(tits):.0f} ({min(tits):.0f}-{max(tits):.0f}) |"
+                    f" {statistics.median(ratio):.2f}x ({min(ratio):.2f}-{max(ratio):.2f}) |")
+        print(row)
+    print(f"\n({args.repeats} interleaved rounds; jgan: median ms/it over {args.intervals} logging intervals "
+          f"of the real loop, compilation excluded; torch: median over >= {args.min_iters} iterations "
+          f"and >= {args.min_time:.0f} s)")
+
+
 def matmul_peak(common, n: int = 2048) -> float:
     """FLOP/s of a jitted f32 n x n matmul (the best of the timed iterations)."""
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
@@ -142,7 +226,11 @@ class TorchWorker:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join(MODELS + tuple(SMALL)))
+    ap.add_argument("--intervals", type=int, default=10,
+                    help="small models: timed logging intervals of jgan's loop per round")
+    ap.add_argument("--iterations-per-call", type=int, default=None,
+                    help="small models: train.iterations_per_call (default: the experiment's)")
     ap.add_argument("--torch", metavar="PYTHON", help="python of a venv with torch: run the peer too")
     ap.add_argument("--bench-dir", default=os.path.join(ROOT, "..", "shared", "bench"))
     ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best median counts")
@@ -155,17 +243,22 @@ def main():
     kept = args.host_memory == "keep" and hostmem.keep_freed_memory()  # before JAX's first computation
     common = load_common(os.path.abspath(args.bench_dir))
     policy = common.TimingPolicy(min_iters=args.min_iters, min_time_s=args.min_time)
-    models = args.models.split(",")
+    models = [m for m in args.models.split(",") if m not in SMALL]
 
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s), "
           f"{os.cpu_count()} cores, host memory {'kept' if kept else 'glibc defaults'}", flush=True)
-    peak = matmul_peak(common)
-    print(f"matmul peak (2048^2 f32, jitted): {peak / 1e9:.0f} GFLOP/s", flush=True)
     worker = TorchWorker(args.torch, os.path.abspath(args.bench_dir), common, args.threads) if args.torch else None
     if worker:
         env = worker.ask({"cmd": "env"})
         print(f"torch {env['torch']}, {env['threads']} threads, {env['cpu_capability']}", flush=True)
 
+    small_models(args, worker, common)
+    if not models:
+        if worker:
+            worker.close()
+        return
+    peak = matmul_peak(common)
+    print(f"matmul peak (2048^2 f32, jitted): {peak / 1e9:.0f} GFLOP/s", flush=True)
     built, jgan_ms, torch_ms, first = {}, {m: [] for m in models}, {m: [] for m in models}, {}
     for r in range(args.repeats):
         for m in models:

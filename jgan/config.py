@@ -95,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.long_every = 0           # ... and every N-th one (WGAN: 500; 0 = never)
     c.train.reuse_fake = False       # G update reuses the last D update's fake batch (DCGAN example)
     c.train.unroll_d = True          # unroll the D updates in the compiled step (fast on CPU)
+    c.train.iterations_per_call = 1  # K whole iterations per compiled call (lax.scan); same bits as 1
     c.train.host_memory = "keep"     # 'keep': freed host memory is reused, not returned (jgan.hostmem) | 'release'
     c.train.ema_decay = 0.0          # EMA of G's parameters (0 = off)
     c.train.log_every = 50           # iterations between metric records
@@ -154,7 +155,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     t = c.train
     choice("train.host_memory", t.host_memory, ("keep", "release"))
     for f in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
-              "keep_checkpoints", "num_samples"):
+              "keep_checkpoints", "num_samples", "iterations_per_call"):
         positive(f"train.{f}", t[f])
     positive("train.checkpoint_every_minutes", t.checkpoint_every_minutes, allow_zero=True)
     if not 0 <= t.ema_decay < 1:

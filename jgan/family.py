@@ -78,6 +78,10 @@ class Family:
         """Groups of metric names drawn together in ``plots/losses.png``."""
         return []
 
+    def progress_keys(self) -> tuple[str, ...]:
+        """The logged means the progress bar shows (those present in the metrics)."""
+        return ("d_loss", "g_loss")
+
     # --- host side
     def write_grids(self, state: State, step: int, out) -> None:
         """Write the sample grids of ``state`` at ``step`` with ``out.save_grid`` (every

@@ -1,7 +1,8 @@
-"""One training iteration on the host side, shared by ``train.run`` and seed studies.
+"""Training iterations on the host side, shared by ``train.run`` and seed studies.
 
 The data iterator (grain, checkpointable), stacking a schedule's host batches, running the
-phases of one iteration in order, and the divergence check.
+phases of one iteration in order or a block of whole iterations in one compiled call
+(``train.iterations_per_call``), and the divergence check.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from jgan.data import pipeline
-from jgan.steps import Phases
+from jgan.steps import Phases, Plan
 
 
 class DivergenceError(RuntimeError):
@@ -74,3 +75,56 @@ def run_iteration(phases: Phases, plan: list[tuple[str, int]], state, reals: dic
         metrics.update(m)
         offset += n
     return state, metrics
+
+
+def event_intervals(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The iteration counts at whose multiples the loop does something besides training
+    (log, sample grids, checkpoint, evaluate): a block of iterations never crosses one."""
+    t = config.train
+    return tuple(e for e in (t.log_every, t.sample_every, t.checkpoint_every, config.eval.every) if e)
+
+
+def next_block(schedule, step: int, k_max: int, intervals: tuple[int, ...], steps: int) -> tuple[Plan, int]:
+    """``(plan, k)``: the plan of iteration ``step`` and how many iterations from ``step`` run
+    as one compiled call: ``k_max`` when the next ``k_max`` iterations all have that plan and
+    end at or before the next event (a multiple of ``intervals``, or ``steps``), else 1.
+    Only blocks of exactly ``k_max`` are run, so a plan compiles at most two programs (its
+    phases and its block); a schedule that changes inside a block splits it."""
+    plan = tuple((name, n) for name, n in schedule(step))
+    if k_max == 1:
+        return plan, 1
+    boundary = min([steps] + [(step // e + 1) * e for e in intervals])
+    if boundary - step < k_max:
+        return plan, 1
+    for i in range(1, k_max):
+        if tuple((name, n) for name, n in schedule(step + i)) != plan:
+            return plan, 1
+    return plan, k_max
+
+
+def block_batches(batches: list[dict], keys, k: int) -> dict:
+    """``k * n`` host batches -> ``{key: [k, n, B, ...]}`` (iteration-major)."""
+    return {name: v.reshape(k, -1, *v.shape[1:]) for name, v in stack_batches(batches, keys).items()}
+
+
+def run_block(phases: Phases, plan: Plan, k: int, state, reals: dict, seed_axis: bool = False):
+    """``k`` iterations of ``plan`` -> ``(state, metrics)``; ``reals`` ``{key: [k, n, B, ...]}``
+    (``[k, S, n, B, ...]`` with a seed axis). ``k == 1`` runs the phases as single calls
+    (:func:`run_iteration`) and returns unstacked metrics; ``k > 1`` one block program,
+    metrics ``[k, ...]`` (see :func:`expand_pending`)."""
+    if k == 1:
+        return run_iteration(phases, list(plan), state, jax.tree.map(lambda v: v[0], reals),
+                             axis=1 if seed_axis else 0)
+    return phases.block(plan, k)(state, phases.shard_block(reals))
+
+
+def expand_pending(host: list[tuple[int, int, dict]]) -> list[tuple[int, dict]]:
+    """Fetched ``[(last step, k, metrics)]`` (metrics ``[k, ...]`` when ``k > 1``) ->
+    ``[(step, metrics)]`` per iteration."""
+    out = []
+    for done, k, m in host:
+        if k == 1:
+            out.append((done, m))
+        else:
+            out.extend((done - k + 1 + i, {name: v[i] for name, v in m.items()}) for i in range(k))
+    return out

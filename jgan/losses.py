@@ -49,6 +49,7 @@ class Objective(NamedTuple):
     d_loss: Callable[..., jax.Array]
     g_loss: Callable[..., jax.Array]
     g_needs_real: bool = False
+    d_output: str = "score"  # what D's output means: see d_output_metrics
 
 
 # ----------------------------------------------------------------------------- classic
@@ -240,9 +241,9 @@ def f_gan(divergence: str) -> Objective:
 
 # ----------------------------------------------------------------------------- registry
 OBJECTIVES: dict[str, Objective] = {
-    "minimax": Objective(d_minimax, g_minimax),
-    "non_saturating": Objective(d_minimax, g_non_saturating),
-    "wasserstein": Objective(d_wasserstein, g_wasserstein),
+    "minimax": Objective(d_minimax, g_minimax, d_output="probability"),
+    "non_saturating": Objective(d_minimax, g_non_saturating, d_output="probability"),
+    "wasserstein": Objective(d_wasserstein, g_wasserstein, d_output="critic"),
     "hinge": Objective(d_hinge, g_hinge),
     "lsgan": least_squares(a=0.0, b=1.0, c=1.0),
     "lsgan_symmetric": least_squares(a=-1.0, b=1.0, c=0.0),
@@ -250,6 +251,37 @@ OBJECTIVES: dict[str, Objective] = {
     "ragan": Objective(d_relativistic_average, g_relativistic_average, g_needs_real=True),
     **{f"f_{name}": f_gan(name) for name in F_DIVERGENCES},
 }
+
+
+def d_output_metrics(d_output: str, *, real_logits: jax.Array, fake_logits: jax.Array) -> dict:
+    """What D says about a real and a fake batch, each named for what it is (scalars).
+
+    Always ``d_real_logit`` / ``d_fake_logit``: the mean raw output (the logit, in this module's
+    terms) on real and on fake data. Then by ``d_output`` (:attr:`Objective.d_output`):
+
+    * ``'probability'`` (D(x) = sigmoid(logit): minimax, non-saturating): ``d_real_prob`` =
+      E D(x) and ``d_fake_prob`` = E D(G(z)), the probabilities D assigns to 'real'
+      (the mean of the sigmoids, not the sigmoid of the mean logit);
+    * ``'critic'`` (Wasserstein): ``wasserstein_estimate`` = E f(x) - E f(G(z)), the critic's
+      estimate of W1(P_r, P_g) up to its Lipschitz constant (Arjovsky et al. 2017, Sec. 3;
+      the curve that paper plots in Figs. 3-4);
+    * ``'score'`` (hinge, least squares, relativistic, f-GAN): the logits only.
+    """
+    out = {"d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits)}
+    if d_output == "probability":
+        out.update(d_real_prob=jnp.mean(jax.nn.sigmoid(real_logits)),
+                   d_fake_prob=jnp.mean(jax.nn.sigmoid(fake_logits)))
+    elif d_output == "critic":
+        out["wasserstein_estimate"] = jnp.mean(real_logits) - jnp.mean(fake_logits)
+    elif d_output != "score":
+        raise ValueError(f"unknown d_output {d_output!r}; one of 'probability', 'critic', 'score'")
+    return out
+
+
+def d_output_panel(d_output: str) -> tuple[str, ...]:
+    """The metrics of :func:`d_output_metrics` worth a plot panel of their own."""
+    return {"probability": ("d_real_prob", "d_fake_prob"), "critic": ("wasserstein_estimate",)}.get(
+        d_output, ())
 
 
 def get_objective(name: str) -> Objective:

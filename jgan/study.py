@@ -152,26 +152,27 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     seed_dirs = [os.path.join(workdir, f"seed_{s}") for s in seeds]
     outs = [Outputs(d, start, is_main, tensorboard=False, drop_eval=True) for d in seed_dirs]
 
-    def next_batches(n: int) -> dict:
-        """``n`` batches of every seed -> ``{name: [S, n, B, ...]}``."""
-        per_seed = [iteration.stack_batches([next(it) for _ in range(n)], f0.data_keys) for it in iters]
-        return {name: np.stack([b[name] for b in per_seed]) for name in per_seed[0]}
+    def next_batches(k: int, n: int) -> dict:
+        """``k`` iterations of ``n`` batches of every seed -> ``{name: [k, S, n, B, ...]}``."""
+        per_seed = [iteration.block_batches([next(it) for _ in range(k * n)], f0.data_keys, k) for it in iters]
+        return {name: np.stack([b[name] for b in per_seed], axis=1) for name in per_seed[0]}
 
     bar = progress_bar(t.steps, start, f"{config.name} x{len(seeds)} seeds", is_main)
     pending = []
     interrupted = None
     with StopRequest() as stop:
         try:
-            for step in range(start, t.steps):
-                plan = f0.schedule(step)
-                state, metrics = iteration.run_iteration(
-                    phases, plan, state, next_batches(iteration.iteration_batches(plan)), axis=1)
-                done = step + 1
-                pending.append((done, metrics))
-                bar.update(1)
+            intervals, done = iteration.event_intervals(config), start
+            while done < t.steps:
+                plan, k = iteration.next_block(f0.schedule, done, t.iterations_per_call, intervals, t.steps)
+                reals = next_batches(k, iteration.iteration_batches(plan))
+                state, metrics = iteration.run_block(phases, plan, k, state, reals, seed_axis=True)
+                done += k
+                pending.append((done, k, metrics))
+                bar.update(k)
                 save_now, stop_now = stop.after_iteration(done, t)
                 if done % t.log_every == 0 or save_now:
-                    host = jax.device_get(pending)
+                    host = iteration.expand_pending(jax.device_get(pending))
                     pending.clear()
                     for s_done, m in host:
                         for i, s in enumerate(seeds):

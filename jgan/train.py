@@ -26,8 +26,9 @@ import ml_collections
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import build
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.iteration import (DivergenceError, check_finite, data_iterator, interval_means,  # noqa: F401
-                            iteration_batches, run_iteration, stack_batches)
+from jgan.iteration import (DivergenceError, block_batches, check_finite, data_iterator,  # noqa: F401
+                            event_intervals, expand_pending, interval_means, iteration_batches,
+                            next_block, run_block)
 from jgan.outputs import Outputs, progress_bar, write_eval_summary
 from jgan.process import setup_process
 
@@ -73,7 +74,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
             f.write(config.to_json(indent=2))
     out = Outputs(workdir, start, is_main, title=config.name, panels=family.plot_panels())
 
-    pending: list[tuple[int, dict]] = []
+    pending: list[tuple[int, int, dict]] = []  # (last step, iterations, metrics on device)
     last: dict[str, float] = {}
     t_last, s_last = time.time(), start
 
@@ -82,7 +83,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
         nonlocal last, t_last, s_last
         if not pending:
             return
-        host = jax.device_get(pending)
+        host = expand_pending(jax.device_get(pending))
         pending.clear()
         for s, m in host:
             check_finite(s, {k: float(v) for k, v in m.items()}, ckpt.latest_step(), ckpt.directory)
@@ -92,19 +93,21 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
         t_last, s_last = now, host[-1][0]
         out.record(host[-1][0], {**last, "iters_per_s": rate})
         if bar is not None:
-            bar.set_postfix({k: f"{last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last})
+            bar.set_postfix({k: f"{last[k]:.4g}" for k in family.progress_keys() if k in last})
 
     bar = progress_bar(t.steps, start, config.name, is_main)
     interrupted = None
+    intervals = event_intervals(config)
+    done = start
     try:
-        for step in range(start, t.steps):
-            plan = family.schedule(step)
+        while done < t.steps:
+            plan, k = next_block(family.schedule, done, t.iterations_per_call, intervals, t.steps)
             n = iteration_batches(plan)
-            reals = stack_batches([next(data_iter) for _ in range(n)], family.data_keys)
-            state, metrics = run_iteration(exp.phases, plan, state, reals)
-            pending.append((step + 1, metrics))
-            done = step + 1
-            bar.update(1)
+            reals = block_batches([next(data_iter) for _ in range(k * n)], family.data_keys, k)
+            state, metrics = run_block(exp.phases, plan, k, state, reals)
+            done += k
+            pending.append((done, k, metrics))
+            bar.update(k)
             save_now, stop_now = stop.after_iteration(done, t)
             if done % t.log_every == 0 or save_now:
                 flush()

@@ -217,8 +217,8 @@ def test_real_labels_reach_the_discriminator():
     _, m = fns["iteration"](state, fns.shard_batch(batch), jnp.int32(0))
     other = dict(batch, label=(batch["label"] + 1) % 10)
     _, m2 = fns["iteration"](state, fns.shard_batch(other), jnp.int32(0))
-    assert float(m["d_real"]) != float(m2["d_real"])
-    assert float(m["d_fake"]) == float(m2["d_fake"])  # fake labels are drawn, not taken from the batch
+    assert float(m["d_real_logit"]) != float(m2["d_real_logit"])
+    assert float(m["d_fake_logit"]) == float(m2["d_fake_logit"])  # fake labels are drawn, not taken from the batch
 
 
 def test_penalty_with_a_label_conditioned_discriminator():

@@ -58,3 +58,52 @@ def test_checkpoint_written_before_the_family_core_restores(tmp_path):
     chex_equal = jax.tree.map(lambda a, b: (a == b).all(), state.ema["g"]["batch_stats"],
                               state.nets["g"].batch_stats)
     assert all(jax.tree.leaves(chex_equal))
+
+
+# iterations per call (a block of K whole iterations in one lax.scan program): bit for bit
+# for fully connected networks (the small models it is for); see Phases.block for conv nets
+BLOCKS = {"gan": 3, "pacgan_pack3": 3, "cgan": 3}
+
+
+def _count_blocks(monkeypatch) -> list:
+    from jgan import steps
+
+    blocks = []
+    real_block = steps.Phases.block
+    monkeypatch.setattr(steps.Phases, "block", lambda self, plan, n: blocks.append(n) or real_block(self, plan, n))
+    return blocks
+
+
+@pytest.mark.parametrize("case", sorted(BLOCKS))
+def test_iterations_per_call_end_in_the_recorded_state_through_a_resume(case, tmp_path, monkeypatch):
+    blocks = _count_blocks(monkeypatch)
+    k = BLOCKS[case]
+    cfg = golden.case_config(case)
+    final = cfg.train.steps
+    cfg.train.iterations_per_call = k
+    cfg.train.log_every = cfg.train.sample_every = cfg.train.checkpoint_every = k
+    cfg.train.steps = k
+    train.run(cfg, str(tmp_path))
+    cfg.train.steps = final  # resume from the checkpoint at k
+    train.run(cfg, str(tmp_path))
+    assert blocks and set(blocks) == {k}  # whole blocks ran
+    got = golden.digest(legacy_view(restore(cfg, tmp_path)))
+    want = GOLDEN[case]["4"]
+    changed = sorted(n for n in want if got[n] != want[n])
+    assert not changed, f"{len(changed)} of {len(want)} leaves changed, e.g. {changed[:5]}"
+
+
+def test_a_schedule_change_splits_the_block(tmp_path, monkeypatch):
+    """WGAN's schedule on the MLP GAN (long D phases at iterations 0, 1 and 4): blocks of 2
+    run where two iterations share a plan, single calls elsewhere; the state is K = 1's."""
+    blocks = _count_blocks(monkeypatch)
+    states = {}
+    for k in (1, 2):
+        cfg = golden.case_config("gan")
+        cfg.train.d_steps_long, cfg.train.long_first, cfg.train.long_every = 4, 2, 4
+        cfg.train.log_every = cfg.train.sample_every = cfg.train.checkpoint_every = 6
+        cfg.train.iterations_per_call = k
+        train.run(cfg, str(tmp_path / str(k)))
+        states[k] = golden.digest(legacy_view(restore(cfg, tmp_path / str(k))))
+    assert blocks == [2, 2]  # [0, 2) long, [2, 4) ordinary; 4 (long) and 5 single
+    assert states[1] == states[2]

@@ -189,7 +189,11 @@ def reference(r, reals, z_d, z_g, loss, d_opt, g_opt, reuse_fake, g_update=True)
         grads = {k: gr[k] + gf[k] for k in gr}
         r["D"], r["D_nu"], n = opt_step(d, grads, r["D_nu"], d_opt)
         r["clipped"] += n
-        metrics = {"d_loss": loss_d, "d_real": l_r.mean(), "d_fake": l_f.mean()}
+        metrics = {"d_loss": loss_d, "d_real_logit": l_r.mean(), "d_fake_logit": l_f.mean()}
+        if loss == "non_saturating":  # D(x) = sigmoid(logit): the mean probabilities of 'real'
+            metrics.update(d_real_prob=(1 / (1 + np.exp(-l_r))).mean(), d_fake_prob=(1 / (1 + np.exp(-l_f))).mean())
+        else:  # the critic's Wasserstein estimate E f(x) - E f(G(z)) = -(D loss)
+            metrics["wasserstein_estimate"] = l_r.mean() - l_f.mean()
     if not g_update:
         return r, metrics
     g, d = r["G"], r["D"]  # D after this iteration's updates
@@ -268,6 +272,7 @@ def assert_matches(state, metrics, r, ref_metrics, nu=False):
         assert leaves.keys() == r[part].keys(), part
         for k, v in leaves.items():
             close(v, r[part][k], f"{part}.{k}")
+    assert ref_metrics.keys() <= metrics.keys()
     for k, v in ref_metrics.items():
         close(metrics[k], v, f"metric {k}")
 

@@ -1,4 +1,5 @@
 """Adversarial objectives against their formulas from the papers, on hand-made logits."""
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -61,3 +62,22 @@ def test_no_overflow_for_extreme_logits(big):
               losses.g_non_saturating(fake_logits=fake)):
         assert np.isfinite(v)
     np.testing.assert_allclose(losses.g_non_saturating(fake_logits=fake), big / 2, rtol=1e-5)
+
+
+def test_d_output_metrics_name_what_d_says():
+    """Probabilities are the mean of the sigmoids (not the sigmoid of the mean logit); the
+    Wasserstein estimate is E f(x) - E f(G(z)); other objectives report the logits only."""
+    real, fake = np.array([3.0, -1.0, 0.5]), np.array([-4.0, 2.0, 0.0])
+    p = losses.d_output_metrics("probability", real_logits=jnp.asarray(real), fake_logits=jnp.asarray(fake))
+    assert set(p) == {"d_real_logit", "d_fake_logit", "d_real_prob", "d_fake_prob"}
+    np.testing.assert_allclose(p["d_real_prob"], np.mean([0.95257413, 0.26894142, 0.62245933]), rtol=1e-6)
+    np.testing.assert_allclose(p["d_fake_prob"], sigmoid(fake).mean(), rtol=1e-6)
+    np.testing.assert_allclose(p["d_real_logit"], 2.5 / 3, rtol=1e-6)
+    w = losses.d_output_metrics("critic", real_logits=jnp.asarray(real), fake_logits=jnp.asarray(fake))
+    assert set(w) == {"d_real_logit", "d_fake_logit", "wasserstein_estimate"}
+    np.testing.assert_allclose(w["wasserstein_estimate"], 2.5 / 3 - (-2.0 / 3), rtol=1e-6)
+    assert set(losses.d_output_metrics("score", real_logits=jnp.asarray(real), fake_logits=jnp.asarray(fake))) == {
+        "d_real_logit", "d_fake_logit"}
+    kinds = {n: o.d_output for n, o in losses.OBJECTIVES.items()}
+    assert kinds["minimax"] == kinds["non_saturating"] == "probability" and kinds["wasserstein"] == "critic"
+    assert kinds["hinge"] == kinds["lsgan"] == "score"

@@ -143,7 +143,7 @@ def test_quick_variant_through_launch_trains_evaluates_and_writes_grids(tmp_path
     assert e["eval/num_examples"] == 40 and 0 <= e["eval/accuracy"] <= 1
     summary = json.loads((run / "eval_summary.json").read_text())
     assert summary["l1"]["final"] == e["eval/l1"] and summary["l1"]["best_step"] == 4
-    assert {"d_loss", "g_loss", "g_gan", "g_l1", "d_real", "d_fake"} <= set(records[0])
+    assert {"d_loss", "g_loss", "g_gan", "g_l1", "d_real_logit", "d_fake_logit", "d_real_prob", "d_fake_prob"} <= set(records[0])
     from PIL import Image
     grid = Image.open(run / "samples" / "step_0000004.png")
     assert grid.size == (6 * 34 + 2, 3 * 34 + 2)  # 6 held-out (input, G(input), target), 2 per row

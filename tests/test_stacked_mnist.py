@@ -162,7 +162,7 @@ def test_quick_variant_through_launch_trains_and_evaluates(tmp_path, clf_dir):
     assert [rec["step"] for rec in evals] == [3, 6]
     assert 1 <= evals[-1]["eval/modes/modes"] <= 300
     assert 0 <= evals[-1]["eval/modes/kl"] <= np.log(1000) + 1e-9
-    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(records[0])
+    assert {"d_loss", "g_loss", "d_real_logit", "d_fake_logit"} <= set(records[0])
     assert sorted(os.listdir(run / "samples")) == ["step_0000003.png", "step_0000006.png"]
     assert Image.open(run / "samples" / "step_0000006.png").mode == "RGB"
     assert (run / "plots" / "eval.png").exists() and glob.glob(str(run / "tensorboard" / "*"))

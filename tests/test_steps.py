@@ -103,8 +103,10 @@ def test_step_metrics_and_clip():
     cfg.model.discriminator.norm = "none"
     cfg.optim.d.name, cfg.optim.d.lr, cfg.optim.d.clip = "rmsprop", 1e-2, 0.01
     s, m = run(*make(cfg, 4), reals(2, 16), n=3)
-    assert set(m) == {"d_loss", "d_real", "d_fake", "d_grad_norm", "g_loss", "g_grad_norm"}
-    np.testing.assert_allclose(m["d_loss"], m["d_fake"] - m["d_real"], rtol=1e-5, atol=1e-7)
+    assert set(m) == {"d_loss", "d_real_logit", "d_fake_logit", "wasserstein_estimate", "d_grad_norm", "g_loss",
+                      "g_grad_norm"}
+    np.testing.assert_allclose(m["d_loss"], m["d_fake_logit"] - m["d_real_logit"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(m["wasserstein_estimate"], -m["d_loss"], rtol=1e-5, atol=1e-7)
     assert max(float(np.abs(p).max()) for p in jax.tree.leaves(s.nets["d"].params)) <= 0.01
 
 

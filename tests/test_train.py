@@ -27,7 +27,7 @@ def test_quick_variant_through_launch_writes_every_artefact(experiment, tmp_path
     assert json.loads((workdir / "config.json").read_text())["name"] == experiment
     records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3, 6]
-    assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(records[-1])
+    assert {"d_loss", "g_loss", "d_real_logit", "d_fake_logit", "d_grad_norm", "g_grad_norm"} <= set(records[-1])
     assert glob.glob(str(workdir / "tensorboard" / "events.out.tfevents.*"))
     assert sorted(os.listdir(workdir / "samples")) == ["step_0000003.png", "step_0000006.png"]
     assert (workdir / "plots" / "losses.png").stat().st_size > 1000
@@ -216,6 +216,6 @@ def test_logged_scalars_are_means_over_the_logging_interval(tmp_path):
     assert [r["step"] for r in third] == [3, 6]
     for r in third:
         window = [e for e in every if r["step"] - 3 < e["step"] <= r["step"]]
-        for k in ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"):
+        for k in ("d_loss", "g_loss", "d_real_logit", "d_fake_logit", "g_grad_norm"):
             np.testing.assert_allclose(r[k], np.mean([e[k] for e in window]), rtol=1e-6, err_msg=k)
         assert r["d_loss"] != window[-1]["d_loss"]  # not just the last iteration's value

@@ -177,7 +177,8 @@ class _Updates:
             (real_logits, aux_real), bs = self.d_forward(params, d.batch_stats, real, real_labels, kr)
             (fake_logits, aux_fake), bs = self.d_forward(params, bs, fake, lat.labels, kf)
             loss = self.objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
-            aux = {"d_loss": loss, "d_real": jnp.mean(real_logits), "d_fake": jnp.mean(fake_logits)}
+            aux = {"d_loss": loss, **losses.d_output_metrics(self.objective.d_output, real_logits=real_logits,
+                                                             fake_logits=fake_logits)}
             if cond.d_has_aux:
                 extra, extra_metrics = d_aux_loss(aux_real, aux_fake, real_labels, lat, cond)
                 loss = loss + extra
@@ -360,8 +361,12 @@ class GAN(Family):
         return f"model.pack={self.config.model.pack}"
 
     def plot_panels(self):
-        return [("d_loss", "g_loss", "d_penalty"), ("d_real", "d_fake"),
-                ("d_grad_norm", "g_grad_norm", "d_input_grad_norm")]
+        d_output = losses.d_output_panel(self.objective.d_output)
+        return [("d_loss", "g_loss", "d_penalty"), *([d_output] if d_output else []),
+                ("d_real_logit", "d_fake_logit"), ("d_grad_norm", "g_grad_norm", "d_input_grad_norm")]
+
+    def progress_keys(self) -> tuple[str, ...]:
+        return ("d_loss", "g_loss", *losses.d_output_panel(self.objective.d_output))
 
     # --- host side
     def sample_variables(self, state: State, use_ema: bool = True) -> dict:

@@ -191,8 +191,8 @@ class Pix2Pix(Family):
             fake_logits, bs = steps.apply_train(self.d_model, params, bs,
                                                 jnp.concatenate([a, fake_const], -1))
             loss = self.d_loss(real_logits, fake_logits)
-            return loss, (bs, {"d_loss": loss, "d_real": jnp.mean(real_logits),
-                               "d_fake": jnp.mean(fake_logits)})
+            return loss, (bs, {"d_loss": loss, **losses.d_output_metrics(
+                "probability", real_logits=real_logits, fake_logits=fake_logits)})
 
         (_, (d_bs, d_metrics)), grads = jax.value_and_grad(d_objective, has_aux=True)(steps.varying(d.params))
         d, d_norm = steps.apply_gradients(d, grads, d_bs)
@@ -223,7 +223,11 @@ class Pix2Pix(Family):
                                       direction=d.direction)
 
     def plot_panels(self):
-        return [("d_loss", "g_gan"), ("g_l1",), ("d_real", "d_fake"), ("d_grad_norm", "g_grad_norm")]
+        return [("d_loss", "g_gan"), ("g_l1",), ("d_real_prob", "d_fake_prob"), ("d_real_logit", "d_fake_logit"),
+                ("d_grad_norm", "g_grad_norm")]
+
+    def progress_keys(self) -> tuple[str, ...]:
+        return ("d_loss", "g_gan", "g_l1", "d_real_prob", "d_fake_prob")
 
     # --- translation (host side)
     @functools.cached_property
