@@ -166,10 +166,11 @@ def _reference_name(d) -> str:
     return d.name if d.source == "tfds" else d.source
 
 
-def provenance(config, extractor: Extractor | None, num_real: int | None, num_fake: int) -> dict:
+def provenance(config, extractor: Extractor | None, num_real: int | None, num_fake: int,
+               reference_split: str | None = None) -> dict:
     """What a result was computed from (written beside every number): protocol, extractor and
-    its weights' SHA-256, the reference data, split and count, the generated count, the
-    resizer and whether generated images were quantised to 8 bits."""
+    its weights' SHA-256, the reference data, split (``data.split`` unless given) and count,
+    the generated count, the resizer and whether generated images were quantised to 8 bits."""
     d = config.data
     out = {"protocol": config.eval.get("protocol", "quick"), "generated_count": int(num_fake)}
     if extractor is not None:
@@ -178,7 +179,8 @@ def provenance(config, extractor: Extractor | None, num_real: int | None, num_fa
                    data_resize=f"PIL bilinear to {d.image_size}x{d.image_size} where the native size differs"
                    if d.image_size else "none (native size)")
     if num_real is not None:
-        out.update(reference=_reference_name(d), reference_split=d.split, reference_count=int(num_real))
+        out.update(reference=_reference_name(d), reference_split=reference_split or d.split,
+                   reference_count=int(num_real))
     out["quantized_8bit"] = out["protocol"] == "paper"
     return out
 
@@ -324,7 +326,9 @@ def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarr
         samples = quantize_8bit(samples)
     if config.data.source == "stacked_mnist":
         out.update(stacked_mnist_metrics(config, samples))
-        out["provenance"] = provenance(config, None, None, n)
+        _, variables = load_mnist_classifier(config)
+        out["provenance"] = {**provenance(config, None, None, n), "extractor": "mnist_classifier (per channel)",
+                             "extractor_sha256": weights_digest(variables)}
         return out
     wanted, digit_labels = _feature_work(config, label_kind is not None)
     if not wanted and not digit_labels:
