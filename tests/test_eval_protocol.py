@@ -185,3 +185,11 @@ def test_mnist_classifier_trains_itself_once_into_the_cache(tmp_path, monkeypatc
     monkeypatch.setattr(classifier, "train_classifier", lambda *a: pytest.fail("retrained"))
     _, again = E.load_mnist_classifier(cfg)
     jax.tree.map(np.testing.assert_array_equal, auto, again)
+
+
+def test_unknown_protocol_is_a_config_error_naming_the_field():
+    from jgan.config import ConfigError, validate
+    cfg = base_config()
+    cfg.eval.protocol = "papers"
+    with pytest.raises(ConfigError, match=r"config.eval.protocol='papers' is not one of 'quick', 'paper'"):
+        validate(cfg)

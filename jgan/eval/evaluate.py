@@ -7,8 +7,9 @@ on fixed evaluation latents), never a generator. What is measured depends on the
 * ``ring8`` / ``grid25``: mode metrics (modes covered, % high-quality samples, reverse KL
   to uniform over modes) on ``eval.num_samples`` (2,500) samples.
 * ``mnist_subset``: features of jgan's MNIST classifier (``eval.classifier_workdir``; by
-  default the one of the project cache, trained there automatically on first use): FID, KID, precision/recall,
-  density/coverage against the training digits, and the classifier's IS-style score.
+  default the one of the project cache, trained there automatically on first use): FID,
+  KID, precision/recall, density/coverage against the training digits, and the
+  classifier's IS-style score.
 * ``tfds`` RGB data: pool3 features and logits of the FID Inception-v3
   (``eval.inception_weights``): FID, KID, precision/recall, density/coverage, IS.
 * ``stacked_mnist``: the mode metrics of Stacked MNIST (Metz et al. 2017; PacGAN): jgan's
@@ -25,6 +26,8 @@ Protocols (``eval.protocol``):
 * ``'paper'``: 50,000 generated samples against the whole training split, generated images
   quantised to 8 bits first (:func:`quantize_8bit`: the values a PNG written by
   ``jgan.viz`` holds, read back), as when published numbers are computed from saved files.
+  Mode metrics keep their papers' counts (``eval.num_samples``); Stacked-MNIST samples are
+  quantised too (2D points are not images).
 
 Every result carries its ``provenance`` (:func:`provenance`: protocol, extractor and the
 SHA-256 of its weights, reference data/split/count, generated count, resizer, quantisation).
@@ -141,8 +144,12 @@ PAPER_NUM_SAMPLES = 50_000
 
 
 def num_generated(config) -> int:
-    """Generated samples per evaluation: ``eval.num_samples`` ('quick') or 50,000 ('paper')."""
-    return PAPER_NUM_SAMPLES if config.eval.get("protocol", "quick") == "paper" else config.eval.num_samples
+    """Generated samples per evaluation: ``eval.num_samples`` ('quick') or 50,000 ('paper').
+    Mode metrics (2D mixtures, Stacked MNIST) keep ``eval.num_samples`` under either protocol:
+    their papers fix the count (2,500; 26,000) and the experiments set it."""
+    paper = config.eval.get("protocol", "quick") == "paper"
+    mode_data = config.data.source == "stacked_mnist" or config.data.source in sources.TOY_MIXTURES
+    return PAPER_NUM_SAMPLES if paper and not mode_data else config.eval.num_samples
 
 
 def num_reference(config, available: int) -> int:
@@ -181,7 +188,7 @@ def provenance(config, extractor: Extractor | None, num_real: int | None, num_fa
     if num_real is not None:
         out.update(reference=_reference_name(d), reference_split=reference_split or d.split,
                    reference_count=int(num_real))
-    out["quantized_8bit"] = out["protocol"] == "paper"
+    out["quantized_8bit"] = out["protocol"] == "paper" and d.source not in sources.TOY_MIXTURES
     return out
 
 
@@ -420,6 +427,10 @@ def eval_report(title: str, step: int, result: dict, floor: dict, summary: dict)
     if floor:
         print(f"  held-out real: {floor['heldout_count']} examples of {floor['heldout_split']!r} against "
               f"the same reference (the value a perfect generator would reach)")
+    trained = {e["provenance"].get("protocol") for e in summary.values() if "provenance" in e}
+    if prov and trained and trained != {prov.get("protocol")}:
+        print(f"  note: the training columns come from protocol {', '.join(sorted(map(str, trained)))}, "
+              f"this evaluation from {prov.get('protocol')!r}: compare like with like")
     from jgan.outputs import better
     width = max([len(k) for k in metrics] + [6])
     print(f"  {'metric':<{width}}  {'value':>11}  {'held-out real':>13}  {'better':>6}  "
