@@ -193,3 +193,22 @@ def test_unknown_protocol_is_a_config_error_naming_the_field():
     cfg.eval.protocol = "papers"
     with pytest.raises(ConfigError, match=r"config.eval.protocol='papers' is not one of 'quick', 'paper'"):
         validate(cfg)
+
+
+def test_eval_report_prints_units_floor_and_training_columns(capsys):
+    result = {"fid": 12.5, "kid": 0.0123, "modes/modes": 7.0,
+              "provenance": {"protocol": "paper", "generated_count": 50000, "extractor": "x",
+                             "quantized_8bit": True}}  # no digest, no resizer, no reference
+    floor = {"fid": 0.5, "kid": -0.0001, "heldout_count": 500, "heldout_split": "test"}
+    summary = {"fid": {"final": 13.0, "final_step": 100, "best": 11.0, "best_step": 50, "better": "lower",
+                       "provenance": {"protocol": "quick"}}}
+    rec = E.eval_report("run", 100, result, floor, summary)
+    out = capsys.readouterr().out.splitlines()
+    assert "  KID: raw unbiased MMD^2 (not x10^3)" in out
+    assert any("from protocol quick, this evaluation from 'paper'" in line for line in out)
+    fid_row = next(line.split() for line in out if line.split()[:1] == ["fid"])
+    assert fid_row == ["fid", "12.5", "0.5", "lower", "13", "(100)", "11", "(50)"]
+    kid_row = next(line.split() for line in out if line.split()[:1] == ["kid"])
+    assert kid_row == ["kid", "0.0123", "-0.0001", "lower", "-", "-"]
+    assert rec["fid"] == 12.5 and rec["heldout_real"] == floor and rec["training"] == summary
+    assert rec["provenance"] == result["provenance"] and rec["units"]["kid"] == "raw MMD^2 (not x10^3)"

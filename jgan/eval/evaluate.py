@@ -335,7 +335,8 @@ def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarr
         out.update(stacked_mnist_metrics(config, samples))
         _, variables = load_mnist_classifier(config)
         out["provenance"] = {**provenance(config, None, None, n), "extractor": "mnist_classifier (per channel)",
-                             "extractor_sha256": weights_digest(variables)}
+                             "extractor_sha256": weights_digest(variables),
+                             "resizer": "none (each 28x28 channel read as a digit)"}
         return out
     wanted, digit_labels = _feature_work(config, label_kind is not None)
     if not wanted and not digit_labels:
@@ -403,8 +404,9 @@ def describe_provenance(p: dict) -> str:
     if "reference_count" in p:
         parts[0] += f" vs {p['reference_count']} reference ({p['reference']} split '{p['reference_split']}')"
     if "extractor" in p:
-        parts.append(f"extractor {p['extractor']} (weights sha256 {p['extractor_sha256'][:16]})")
-        parts.append(f"resize: {p['resizer']}")
+        parts.append(f"extractor {p['extractor']} (weights sha256 {p.get('extractor_sha256', '?')[:16]})")
+        if "resizer" in p:
+            parts.append(f"resize: {p['resizer']}")
     parts.append("generated images quantised to 8 bits" if p.get("quantized_8bit") else "float samples")
     return "; ".join(parts)
 
