@@ -429,6 +429,9 @@ def eval_report(title: str, step: int, result: dict, floor: dict, summary: dict)
     if floor:
         print(f"  held-out real: {floor['heldout_count']} examples of {floor['heldout_split']!r} against "
               f"the same reference (the value a perfect generator would reach)")
+        if prov.get("generated_count") not in (None, floor["heldout_count"]):
+            print(f"  note: the held-out split has fewer examples than the {prov['generated_count']} samples; "
+                  f"count-dependent metrics (FID's bias, KID's variance, coverage, IS) are not exactly comparable")
     trained = {e["provenance"].get("protocol") for e in summary.values() if "provenance" in e}
     if prov and trained and trained != {prov.get("protocol")}:
         print(f"  note: the training columns come from protocol {', '.join(sorted(map(str, trained)))}, "
