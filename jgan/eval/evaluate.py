@@ -334,7 +334,8 @@ def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarr
     if config.data.source == "stacked_mnist":
         out.update(stacked_mnist_metrics(config, samples))
         _, variables = load_mnist_classifier(config)
-        out["provenance"] = {**provenance(config, None, None, n), "extractor": "mnist_classifier (per channel)",
+        out["provenance"] = {**provenance(config, None, None, n),
+                             "extractor": "mnist_classifier (per channel)",
                              "extractor_sha256": weights_digest(variables),
                              "resizer": "none (each 28x28 channel read as a digit)"}
         return out
@@ -365,7 +366,8 @@ def heldout_floor(config, workdir: str, num_fake: int, label_kind: str | None = 
     if d.source in sources.TOY_MIXTURES:
         fresh = sources.toy_mixture(d.source, num_fake, config.seed + 1)
         modes_fn, std = sources.TOY_MIXTURES[d.source]
-        out = {f"modes/{k}": float(v) for k, v in modes.mixture_mode_metrics(fresh.x, modes_fn(), std).items()}
+        metrics = modes.mixture_mode_metrics(fresh.x, modes_fn(), std)
+        out = {f"modes/{k}": float(v) for k, v in metrics.items()}
         return {**out, "heldout_count": num_fake, "heldout_split": "fresh draws of the mixture"}
     split = config.eval.get("heldout_split", "test")
     try:
@@ -430,8 +432,9 @@ def eval_report(title: str, step: int, result: dict, floor: dict, summary: dict)
         print(f"  held-out real: {floor['heldout_count']} examples of {floor['heldout_split']!r} against "
               f"the same reference (the value a perfect generator would reach)")
         if prov.get("generated_count") not in (None, floor["heldout_count"]):
-            print(f"  note: the held-out split has fewer examples than the {prov['generated_count']} samples; "
-                  f"count-dependent metrics (FID's bias, KID's variance, coverage, IS) are not exactly comparable")
+            print(f"  note: the held-out split has fewer examples than the {prov['generated_count']} "
+                  f"samples; count-dependent metrics (FID's bias, KID's variance, coverage, IS) are "
+                  f"not exactly comparable")
     trained = {e["provenance"].get("protocol") for e in summary.values() if "provenance" in e}
     if prov and trained and trained != {prov.get("protocol")}:
         print(f"  note: the training columns come from protocol {', '.join(sorted(map(str, trained)))}, "
