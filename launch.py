@@ -95,7 +95,9 @@ def run_mode(config, workdir: str) -> None:
     import json
     import types
 
-    from jgan.eval.evaluate import EvalError, print_table
+    from jgan import viz
+    from jgan.eval.evaluate import EvalError, eval_report
+    from jgan.outputs import eval_summary
     from jgan.experiment import make_family, restore
 
     family = make_family(config)
@@ -112,12 +114,13 @@ def run_mode(config, workdir: str) -> None:
     if FLAGS.mode == "eval":
         try:
             result = family.evaluate(state, workdir)
+            floor = family.evaluate_floor(workdir)
         except EvalError as e:
             raise ConfigError(str(e)) from e
-        step = int(state.step)
-        print_table(f"{config.name} step {step}", result)
+        summary = eval_summary(viz.read_jsonl(os.path.join(workdir, "metrics.jsonl")))
+        record = eval_report(config.name, int(state.step), result, floor, summary)
         with open(os.path.join(workdir, "eval.json"), "w") as f:
-            json.dump({"step": step, **result}, f, indent=2)
+            json.dump(record, f, indent=2)
         return
     labels = [int(v) for v in FLAGS.labels.split(",") if v.strip()] if FLAGS.labels else None
     args = types.SimpleNamespace(seeds=FLAGS.seeds, labels=labels, frames=FLAGS.frames)

@@ -3,29 +3,17 @@ score, mode counting on Stacked MNIST).
 
 A small convnet (``jgan.eval.classifier.MnistClassifier``) trained on the embedded MNIST
 subset (4,500 training digits, random shifts of up to 2 pixels, AdamW with cosine decay);
-its accuracy on the 500 held-out digits is written to ``eval.json``.
+its accuracy on the 500 held-out digits is written to ``eval.json``. The recipe lives in
+``jgan.eval.classifier.mnist_classifier_config``: digit evaluation trains this same recipe
+automatically into the project cache (``~/.cache/jgan/classifier_mnist-<digest>``, or
+``$JGAN_CACHE_DIR``) the first time it needs it; this file trains it explicitly.
 
     python launch.py --config experiments/classifier_mnist.py     # -> runs/classifier_mnist
+    python launch.py --config experiments/classifier_mnist.py:long   # 1,500 steps of 128
     python launch.py --config experiments/classifier_mnist.py:quick
 """
-import ml_collections
+from jgan.eval.classifier import mnist_classifier_config
 
 
 def get_config(variant: str | None = None):
-    c = ml_collections.ConfigDict()
-    c.kind = "classifier"          # launch.py: train a classifier, not a GAN
-    c.name, c.variant = "classifier_mnist", variant or ""
-    c.seed = 0
-    c.data = ml_collections.ConfigDict()
-    c.data.holdout = 500           # last N digits of the subset: the held-out test set
-    c.train = ml_collections.ConfigDict()
-    c.train.steps = 1500
-    c.train.batch_size = 128
-    c.train.lr = 2e-3
-    c.train.weight_decay = 1e-4
-    c.train.max_shift = 2          # augmentation: random translation in pixels
-    if variant == "quick":
-        c.train.steps = 30
-    elif variant:
-        raise ValueError(f"unknown variant {variant!r} of experiments/classifier_mnist.py: use quick")
-    return c
+    return mnist_classifier_config(variant)

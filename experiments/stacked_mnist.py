@@ -12,8 +12,8 @@ beta1 0.5), the non-saturating loss, z ~ N(0, I) of 100 dims. ``model.pack`` = m
 judge packs of m samples (PacDCGAN-m); as in PacGAN, D sees 64 packs per update, so
 ``train.batch_size`` = 64 m samples.
 
-Evaluated on 26,000 samples: jgan's MNIST classifier (``eval.classifier_workdir``, train it
-first with ``experiments/classifier_mnist.py``) labels each channel; ``modes`` = distinct
+Evaluated on 26,000 samples: jgan's MNIST classifier (``eval.classifier_workdir``; by
+default the one it trains by itself into ``~/.cache/jgan`` when first needed) labels each channel; ``modes`` = distinct
 triples, ``kl`` = KL of the triple histogram to uniform (PacGAN Table 3: DCGAN 99 modes,
 KL 3.40; PacDCGAN2 1000 modes, KL 0.06 with their larger 4-layer DCGAN and 50 epochs).
 
@@ -22,15 +22,13 @@ than uniform z, one G update per D update (the carpedm20 DCGAN code they build o
 and 10,000 iterations (5 epochs) instead of 50 epochs, so the run fits a laptop CPU: on two
 cores ~12 it/s for pack=1 (measured), about 14 minutes, plus ~25 s for each of the 4
 evaluations (``eval.every`` 2,500); pack=m has m times the batch and is roughly m times
-slower (not measured). The evaluations need the classifier; without one the run stops
-before training with a one-line error (``--config.eval.every=0`` trains without them).
+slower (not measured). The evaluations need the classifier: the first run trains it (about
+a minute) before training the GAN (``--config.eval.every=0`` trains without evaluations).
 
-    python launch.py --config experiments/classifier_mnist.py      # once: the digit labeller
     python launch.py --config experiments/stacked_mnist.py
     python launch.py --config experiments/stacked_mnist.py:pack=2
     python launch.py --config experiments/stacked_mnist.py --mode eval   # -> eval.json
-    python launch.py --config experiments/stacked_mnist.py:quick   # seconds, for tests (needs
-                                   # the classifier too: --config.eval.classifier_workdir=DIR)
+    python launch.py --config experiments/stacked_mnist.py:quick   # seconds, for tests
 """
 from jgan.config import base_config
 

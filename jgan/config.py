@@ -114,8 +114,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 5000        # generated samples per evaluation (fixed evaluation noise)
     c.eval.num_real = 4500           # real examples for the reference features (cached)
     c.eval.extractor = "auto"        # 'auto' (by data.source) | 'classifier' (eval.classifier_workdir) | 'inception'
-    c.eval.classifier_workdir = "runs/classifier_mnist"  # jgan-trained classifier (features and labels)
+    c.eval.classifier_workdir = ""   # jgan-trained classifier ('' = MNIST's, trained once into ~/.cache/jgan or $JGAN_CACHE_DIR)
     c.eval.inception_weights = ""    # pt_inception-2015-12-05-6726825d.pth for RGB data
+    # -- evaluation protocol (jgan.eval.evaluate)
+    c.eval.protocol = "quick"        # 'quick' (num_samples vs num_real) | 'paper' (50k, 8-bit, whole train split)
+    c.eval.heldout_split = "test"    # --mode eval: real data of this split against the reference (the floor)
     return c
 
 
@@ -148,6 +151,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     positive("eval.num_samples", c.eval.num_samples)
     positive("eval.num_real", c.eval.num_real)
     choice("eval.extractor", c.eval.extractor, ("auto", "classifier", "inception"))
+    choice("eval.protocol", c.eval.get("protocol", "quick"), ("quick", "paper"))
     unknown = [m for m in c.eval.metrics if m not in FEATURE_METRICS + MODE_METRICS]
     if unknown:
         raise ConfigError(f"config.eval.metrics has unknown {unknown}; choose from "

@@ -90,6 +90,11 @@ class Family:
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:
         return {}
 
+    def evaluate_floor(self, workdir: str) -> dict:
+        """``--mode eval``: the same metrics of real held-out data (what a perfect model would
+        reach), with ``heldout_count`` and ``heldout_split``; ``{}`` when not applicable."""
+        return {}
+
     def check_evaluator(self) -> None:
         """Raise now if ``evaluate`` would fail for want of its extractor or data."""
 

@@ -47,7 +47,8 @@ class Outputs:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
         if self.writer is not None:
             for k, v in metrics.items():
-                self.writer.add_scalar(k, v, step)
+                if isinstance(v, (int, float)):  # not the provenance of an evaluation
+                    self.writer.add_scalar(k, v, step)
 
     def save_grid(self, name: str, write: Callable[[str], None], step: int | None = None) -> None:
         """``write(path)`` for ``samples/<name>`` (process 0 only). With ``step``, a PNG also
@@ -94,19 +95,45 @@ LOWER_IS_BETTER = ("fid", "kid", "l1", "modes/reverse_kl", "modes/kl")
 NO_BEST = ("copy_input/", "target/", "num_examples", "_std")
 
 
+def eval_record(result: dict) -> dict:
+    """A family's evaluation result -> its ``metrics.jsonl`` record: each number as
+    ``eval/<name>``, the provenance (what the numbers were computed from) as
+    ``eval_provenance``."""
+    rec = {f"eval/{k}": v for k, v in result.items() if k != "provenance"}
+    if "provenance" in result:
+        rec["eval_provenance"] = result["provenance"]
+    return rec
+
+
+def better(name: str) -> str | None:
+    """``'lower'`` or ``'higher'``: which way a metric improves; None for baselines, counts
+    and standard deviations (no "best")."""
+    if any(tag in name for tag in NO_BEST):
+        return None
+    return "lower" if name in LOWER_IS_BETTER else "higher"
+
+
 def eval_summary(records: list[dict]) -> dict[str, dict]:
-    """Per evaluation metric of a run's ``eval/...`` records: the final value and step, and
-    the best value during training and its step (``best`` absent for baselines and counts)."""
+    """Per evaluation metric of a run's ``eval/...`` records: the final value and step, the
+    best value during training and its step, and ``better`` ('lower' / 'higher': which way
+    the metric improves; ``best`` absent for baselines and counts). ``provenance``: that of
+    the final evaluation, when recorded."""
     evals = [r for r in records if any(k.startswith("eval/") for k in r)]
     out: dict[str, dict] = {}
     for key in sorted({k for r in evals for k in r if k.startswith("eval/")}):
         name = key[len("eval/"):]
-        pts = [(r["step"], r[key]) for r in evals if key in r]
+        pts = [(r["step"], r[key]) for r in evals if isinstance(r.get(key), (int, float))]
+        if not pts:
+            continue
         entry = {"final": pts[-1][1], "final_step": pts[-1][0], "evaluations": len(pts)}
-        if not any(tag in name for tag in NO_BEST):
-            pick = min if name in LOWER_IS_BETTER else max
+        direction = better(name)
+        if direction is not None:
+            pick = min if direction == "lower" else max
             step, value = pick(pts, key=lambda p: p[1])
-            entry.update(best=value, best_step=step)
+            entry.update(best=value, best_step=step, better=direction)
+        prov = [r["eval_provenance"] for r in evals if key in r and "eval_provenance" in r]
+        if prov:
+            entry["provenance"] = prov[-1]
         out[name] = entry
     return out
 

@@ -33,7 +33,7 @@ from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.outputs import Outputs, progress_bar
+from jgan.outputs import Outputs, eval_record, progress_bar
 from jgan.process import setup_process
 from jgan.steps import compile_phases, make_mesh
 
@@ -106,8 +106,8 @@ def _final_eval(family, state, seed_dir: str, step: int) -> dict[str, float]:
     result = family.evaluate(state, seed_dir)
     if jax.process_index() == 0:
         with open(os.path.join(seed_dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in result.items()}}) + "\n")
-    return result
+            f.write(json.dumps({"step": step, **eval_record(result)}) + "\n")
+    return {k: v for k, v in result.items() if k != "provenance"}
 
 
 def _run_sequential(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, float]]:

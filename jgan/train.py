@@ -29,7 +29,7 @@ from jgan.interrupt import Interrupted, StopRequest
 from jgan.iteration import (DivergenceError, block_batches, check_finite, data_iterator,  # noqa: F401
                             event_intervals, expand_pending, interval_means, iteration_batches,
                             next_block, run_block)
-from jgan.outputs import Outputs, progress_bar, write_eval_summary
+from jgan.outputs import Outputs, eval_record, progress_bar, write_eval_summary
 from jgan.process import setup_process
 
 
@@ -120,7 +120,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
                 break
             if config.eval.every and (done % config.eval.every == 0 or done == t.steps):
                 result = family.evaluate(state, workdir)
-                out.record(done, {f"eval/{name}": v for name, v in result.items()})
+                out.record(done, eval_record(result))
                 if done == t.steps and is_main:
                     write_eval_summary(workdir)
             if done % t.sample_every == 0 or done == t.steps or (

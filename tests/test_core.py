@@ -89,7 +89,8 @@ def test_eval_summary_reports_final_and_best_with_their_steps():
                {"step": 200, "eval/fid": 4.0, "eval/accuracy": 0.8, "eval/copy_input/l1": 0.3},
                {"step": 300, "eval/fid": 6.0, "eval/accuracy": 0.7, "eval/copy_input/l1": 0.3}]
     s = eval_summary(records)
-    assert s["fid"] == {"final": 6.0, "final_step": 300, "evaluations": 3, "best": 4.0, "best_step": 200}
+    assert s["fid"] == {"final": 6.0, "final_step": 300, "evaluations": 3, "best": 4.0, "best_step": 200,
+                        "better": "lower"}
     assert s["accuracy"]["best"] == 0.8 and s["accuracy"]["best_step"] == 200 and s["accuracy"]["final"] == 0.7
     assert "best" not in s["copy_input/l1"] and set(s) == {"fid", "accuracy", "copy_input/l1"}
 

@@ -65,7 +65,34 @@ def test_mnist_eval_with_the_jgan_classifier(tmp_path, mnist_classifier_dir):
     for k in ("eval/fid", "eval/kid", "eval/precision", "eval/recall", "eval/density", "eval/coverage", "eval/is"):
         assert np.isfinite(last[k]), k
     assert last["eval/fid"] > 0 and 1 <= last["eval/is"] <= 10
-    assert os.listdir(run / "eval_cache") == ["mnist_subset_train_28x1_mnist_classifier_400.npz"]
+    (cache,) = os.listdir(run / "eval_cache")
+    assert cache.startswith("mnist_subset_train_mnist_classifier_400_") and cache.endswith(".npz")
+    prov = last["eval_provenance"]
+    assert (prov["protocol"], prov["generated_count"], prov["reference_count"]) == ("quick", 300, 400)
+    summary = json.loads((run / "eval_summary.json").read_text())
+    assert summary["fid"]["better"] == "lower" and summary["fid"]["final"] == last["eval/fid"]
+
+    # --mode eval: each number beside that of held-out real digits against the same reference
+    r = launch("--config", "experiments/dcgan.py:quick", "--workdir", str(run), "--mode", "eval",
+               "--config.eval.num_samples=300", "--config.eval.num_real=400",
+               f"--config.eval.classifier_workdir={clf}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((run / "eval.json").read_text())
+    assert result["fid"] == pytest.approx(last["eval/fid"], rel=1e-6)  # same checkpoint, same noise
+    floor = result["heldout_real"]
+    assert floor["heldout_count"] == 300 and floor["heldout_split"] == "test"
+    # independently: the classifier's features of the first 300 held-out digits vs the cached reference
+    from jgan.data import sources
+    from jgan.eval import classifier, metrics
+    model, variables = classifier.load_classifier(clf)
+    held = sources.mnist_subset_split("test", 500).x[:300].astype(np.float32) / 127.5 - 1.0
+    _, feats = classifier.classifier_outputs(model, variables, held)
+    with np.load(run / "eval_cache" / cache) as f:
+        reference = f["features"]
+    assert floor["fid"] == pytest.approx(metrics.fid(reference, feats), rel=1e-6)
+    assert floor["fid"] < result["fid"]
+    assert "KID: raw unbiased MMD^2 (not x10^3)" in r.stdout and "held-out real" in r.stdout
+    assert result["training"]["fid"]["best_step"] == 6 and result["provenance"] == prov
 
 
 def test_missing_classifier_is_a_one_line_error(tmp_path):

@@ -15,6 +15,13 @@ translations of unseen glyphs), rendered with its own seeds (``data.seed``,
 ``data.test_seed``), so none of its images are the pix2pix pairs; its accuracy is measured on
 a separately seeded render set.
 
+The MNIST classifier is trained automatically the first time digit evaluation needs it
+(``eval.classifier_workdir=''``, the default): deterministically (seed 0) with the recipe of
+:func:`mnist_classifier_config` into the project cache (:func:`cached_mnist_classifier_dir`,
+``<jgan cache>/classifier_mnist-<recipe digest>``), about a minute on 2 CPU cores; every run
+on the machine then finds it there. ``experiments/classifier_mnist.py`` trains the same
+recipe explicitly into a workdir of one's choice.
+
 Input convention: images ``[n, S, S, 1]`` float in [-1, 1] (the GAN output range), S = 28
 for MNIST, ``data.image_size`` for glyphs.
 
@@ -25,16 +32,22 @@ size; the characters for glyphs, label i being ``chars[i]``) and ``eval.json`` (
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import shutil
+import sys
+import tempfile
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import ml_collections
 import orbax.checkpoint as ocp
 
+from jgan.cache import cache_dir
 from jgan.data import sources
 from jgan.outputs import progress_bar
 
@@ -99,6 +112,68 @@ def _make_model(info: dict) -> nn.Module:
     if info.get("model", "mnist") == "glyph":
         return GlyphClassifier(num_classes=info["num_classes"], widths=tuple(info["widths"]))
     return MnistClassifier(num_classes=info["num_classes"])
+
+
+def mnist_classifier_config(variant: str | None = None) -> ml_collections.ConfigDict:
+    """The MNIST classifier's training recipe (``experiments/classifier_mnist.py``).
+
+    Default: 300 AdamW steps of 64 digits (~4 epochs of the 4,500 training digits; random
+    shifts of up to 2 pixels; lr 2e-3 with cosine decay), seed 0 -- 96.6% on the 500
+    held-out digits, 62 CPU-seconds (93 s wall on 2 shared cores). 'long': the earlier
+    recipe, 1,500 steps of 128. 'quick': 30 steps (smoke tests).
+    """
+    c = ml_collections.ConfigDict()
+    c.kind = "classifier"          # launch.py: train a classifier, not a GAN
+    c.name, c.variant = "classifier_mnist", variant or ""
+    c.seed = 0
+    c.data = ml_collections.ConfigDict()
+    c.data.holdout = 500           # last N digits of the subset: the held-out test set
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 300
+    c.train.batch_size = 64
+    c.train.lr = 2e-3
+    c.train.weight_decay = 1e-4
+    c.train.max_shift = 2          # augmentation: random translation in pixels
+    if variant == "long":
+        c.train.steps, c.train.batch_size = 1500, 128
+    elif variant == "quick":
+        c.train.steps = 30
+    elif variant:
+        raise ValueError(f"unknown variant {variant!r} of experiments/classifier_mnist.py: use long or quick")
+    return c
+
+
+def recipe_digest(config) -> str:
+    """12 hex digits of SHA-256 of a classifier recipe (its training fields, not its name)."""
+    fields = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
+              for k in ("seed", "data", "train")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cached_mnist_classifier_dir(recipe=None) -> str:
+    """The workdir of the MNIST classifier of ``recipe`` (default :func:`mnist_classifier_config`)
+    in the project cache, trained there first if it is not yet (into a temporary directory,
+    renamed into place when complete, so an interrupted or concurrent training never leaves a
+    half-written classifier behind)."""
+    recipe = recipe if recipe is not None else mnist_classifier_config()
+    root = cache_dir()
+    path = os.path.join(root, f"classifier_mnist-{recipe_digest(recipe)}")
+    if os.path.isdir(os.path.join(path, "checkpoints", "classifier")):
+        return path
+    os.makedirs(root, exist_ok=True)
+    print(f"jgan: training the MNIST evaluation classifier once ({recipe.train.steps} steps, about a "
+          f"minute on 2 CPU cores) into {path}", file=sys.stderr, flush=True)
+    tmp = tempfile.mkdtemp(prefix=".classifier_mnist-", dir=root)
+    try:
+        train_classifier(recipe, tmp)
+        try:
+            os.rename(tmp, path)
+        except OSError:  # another process finished first: its classifier is the same one
+            if not os.path.isdir(path):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def _augment(key, x, max_shift: int):

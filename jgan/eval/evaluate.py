@@ -6,9 +6,10 @@ on fixed evaluation latents), never a generator. What is measured depends on the
 
 * ``ring8`` / ``grid25``: mode metrics (modes covered, % high-quality samples, reverse KL
   to uniform over modes) on ``eval.num_samples`` (2,500) samples.
-* ``mnist_subset``: features of jgan's MNIST classifier (``eval.classifier_workdir``,
-  trained by ``experiments/classifier_mnist.py``): FID, KID, precision/recall,
-  density/coverage against the training digits, and the classifier's IS-style score.
+* ``mnist_subset``: features of jgan's MNIST classifier (``eval.classifier_workdir``; by
+  default the one of the project cache, trained there automatically on first use): FID,
+  KID, precision/recall, density/coverage against the training digits, and the
+  classifier's IS-style score.
 * ``tfds`` RGB data: pool3 features and logits of the FID Inception-v3
   (``eval.inception_weights``): FID, KID, precision/recall, density/coverage, IS.
 * ``stacked_mnist``: the mode metrics of Stacked MNIST (Metz et al. 2017; PacGAN): jgan's
@@ -17,8 +18,26 @@ on fixed evaluation latents), never a generator. What is measured depends on the
   the KL of the triple histogram to uniform. No feature metrics: there is no Stacked-MNIST
   feature extractor (the classifier's features are of single digits).
 
-Real features are computed once and cached in ``<workdir>/eval_cache/`` keyed by
-dataset, split, extractor and sample count.
+Protocols (``eval.protocol``):
+
+* ``'quick'`` (default): ``eval.num_samples`` generated samples against ``eval.num_real``
+  real training examples (a fixed random subset), generated images fed to the extractor as
+  floats.
+* ``'paper'``: 50,000 generated samples against the whole training split, generated images
+  quantised to 8 bits first (:func:`quantize_8bit`: the values a PNG written by
+  ``jgan.viz`` holds, read back), as when published numbers are computed from saved files.
+  Mode metrics keep their papers' counts (``eval.num_samples``); Stacked-MNIST samples are
+  quantised too (2D points are not images).
+
+Every result carries its ``provenance`` (:func:`provenance`: protocol, extractor and the
+SHA-256 of its weights, reference data/split/count, generated count, resizer, quantisation).
+A Frechet distance from fewer samples than feature dimensions prints a one-line warning
+(the covariance estimate is then singular and the number is biased upwards).
+
+Real features are computed once and cached in ``<workdir>/eval_cache/`` under a name that
+carries a digest of everything that determines them: the extractor and its weights, the data
+source, split and preprocessing, the count, the selection seed and the resizer; retraining the
+classifier or pointing ``eval.inception_weights`` at another file computes them again.
 
 The feature extractor is chosen by the config, never by the image shape:
 ``eval.extractor='classifier'`` is the jgan-trained classifier in
@@ -28,7 +47,10 @@ The feature extractor is chosen by the config, never by the image shape:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 
 import jax
 import numpy as np
@@ -45,10 +67,13 @@ class EvalError(ValueError):
 
 def load_mnist_classifier(config):
     """``(model, variables)`` of the classifier in ``eval.classifier_workdir``; its absence is
-    an ``EvalError`` that says how to train it."""
+    an ``EvalError`` that says how to train it. ``''`` (the default): the MNIST classifier of
+    the project cache, trained there on first use
+    (:func:`jgan.eval.classifier.cached_mnist_classifier_dir`)."""
     from jgan.eval import classifier
     try:
-        return classifier.load_classifier(config.eval.classifier_workdir)
+        workdir = config.eval.classifier_workdir or classifier.cached_mnist_classifier_dir()
+        return classifier.load_classifier(workdir)
     except classifier.ClassifierError as e:
         raise EvalError(str(e)) from e
 
@@ -62,8 +87,28 @@ def extractor_kind(config) -> str:
     return "inception" if config.data.source == "tfds" else "classifier"
 
 
+def weights_digest(variables) -> str:
+    """SHA-256 (hex) of a variable tree: every leaf's path, dtype, shape and bytes, in path
+    order. Equal digests mean equal weights, whatever file they were read from."""
+    h = hashlib.sha256()
+    leaves, _ = jax.tree_util.tree_flatten_with_path(variables)
+    for path, leaf in sorted(leaves, key=lambda pl: jax.tree_util.keystr(pl[0])):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 class Extractor:
-    """``(images [n, H, W, C] in [-1, 1]) -> (features [n, d], logits [n, k])`` plus a cache key."""
+    """``(images [n, H, W, C] in [-1, 1]) -> (features [n, d], logits [n, k])``.
+
+    ``name``, ``digest`` (:func:`weights_digest` of its weights) and ``resizer`` (how images
+    reach the network) identify what the features mean; the reference-feature cache is keyed
+    by them. Inception's logits are the Inception Score's ``pool3 @ W`` (no fc bias:
+    :func:`jgan.eval.inception.is_logits`); the classifier's are its own outputs (bias
+    included: they are the classifier's prediction, which is what its IS-style score and the
+    digit labels use).
+    """
 
     def __init__(self, config):
         if extractor_kind(config) == "classifier":
@@ -71,6 +116,7 @@ class Extractor:
             self.model, self.variables = load_mnist_classifier(config)
             self.name = "mnist_classifier" if config.data.source in ("mnist_subset", "stacked_mnist") \
                 else "classifier"
+            self.resizer = "none (the classifier reads data.image_size images as they are)"
             self._fn = lambda x: classifier.classifier_outputs(self.model, self.variables, x)[::-1]
         else:
             from jgan.eval import inception
@@ -78,24 +124,92 @@ class Extractor:
                 variables = inception.load_fid_inception_weights(config.eval.inception_weights or None)
             except (FileNotFoundError, inception.FIDWeightsError) as e:
                 raise EvalError(f"eval.inception_weights: {str(e).splitlines()[0]}") from e
+            self.variables = variables
             self.name = "fid_inception_pool3"
-            self._fn = lambda x: inception.inception_outputs(variables, x, value_range=(-1.0, 1.0))
+            self.resizer = ("bilinear to 299x299, half-pixel centres, no antialiasing (pytorch-fid's "
+                            "F.interpolate(align_corners=False)); grey repeated to RGB")
+            self._fn = lambda x: self._inception(inception, x)
+        self.digest = weights_digest(self.variables)
+
+    def _inception(self, inception, x):
+        pool3, _ = inception.inception_outputs(self.variables, x, value_range=(-1.0, 1.0))
+        return pool3, inception.is_logits(self.variables, pool3)
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._fn(images)
 
 
-def real_features(config, extractor: Extractor, workdir: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features and logits of ``eval.num_real`` training examples, cached in the workdir."""
+PROTOCOLS = ("quick", "paper")
+PAPER_NUM_SAMPLES = 50_000
+
+
+def num_generated(config) -> int:
+    """Generated samples per evaluation: ``eval.num_samples`` ('quick') or 50,000 ('paper').
+    Mode metrics (2D mixtures, Stacked MNIST) keep ``eval.num_samples`` under either protocol:
+    their papers fix the count (2,500; 26,000) and the experiments set it."""
+    paper = config.eval.get("protocol", "quick") == "paper"
+    mode_data = config.data.source == "stacked_mnist" or config.data.source in sources.TOY_MIXTURES
+    return PAPER_NUM_SAMPLES if paper and not mode_data else config.eval.num_samples
+
+
+def num_reference(config, available: int) -> int:
+    """Real training examples of the reference: ``eval.num_real`` ('quick'; all when fewer
+    exist) or the whole training split ('paper')."""
+    if config.eval.get("protocol", "quick") == "paper":
+        return available
+    return min(config.eval.num_real, available)
+
+
+def quantize_8bit(images) -> np.ndarray:
+    """Images in [-1, 1] -> the float32 values in [-1, 1] of their 8-bit version: what a PNG
+    written by ``jgan.viz`` (``round((x + 1) * 127.5)``, clipped to [0, 255]) holds when it is
+    read back and mapped by ``u / 127.5 - 1`` as real images are."""
+    x = np.asarray(images, np.float32)
+    u8 = np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return u8.astype(np.float32) / 127.5 - 1.0
+
+
+def _reference_name(d) -> str:
+    return d.name if d.source == "tfds" else d.source
+
+
+def provenance(config, extractor: Extractor | None, num_real: int | None, num_fake: int,
+               reference_split: str | None = None) -> dict:
+    """What a result was computed from (written beside every number): protocol, extractor and
+    its weights' SHA-256, the reference data, split (``data.split`` unless given) and count,
+    the generated count, the resizer and whether generated images were quantised to 8 bits."""
     d = config.data
-    n = config.eval.num_real
-    dataset = d.name if d.source == "tfds" else d.source
-    key = f"{dataset.replace('/', '_')}_{d.split}_{d.image_size}x{d.channels}_{extractor.name}_{n}"
+    out = {"protocol": config.eval.get("protocol", "quick"), "generated_count": int(num_fake)}
+    if extractor is not None:
+        out.update(extractor=extractor.name, extractor_sha256=extractor.digest,
+                   resizer=extractor.resizer,
+                   data_resize=f"PIL bilinear to {d.image_size}x{d.image_size} where the native size differs"
+                   if d.image_size else "none (native size)")
+    if num_real is not None:
+        out.update(reference=_reference_name(d), reference_split=reference_split or d.split,
+                   reference_count=int(num_real))
+    out["quantized_8bit"] = out["protocol"] == "paper" and d.source not in sources.TOY_MIXTURES
+    return out
+
+
+def real_features(config, extractor: Extractor, workdir: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and logits of the reference (:func:`num_reference` training examples, a
+    fixed random subset), cached in ``<workdir>/eval_cache/`` under a digest of everything
+    that determines them."""
+    d = config.data
+    source = sources.make_source(d, config.seed)
+    n = num_reference(config, len(source))
+    dataset = _reference_name(d)
+    what = {"extractor": extractor.name, "weights_sha256": extractor.digest, "resizer": extractor.resizer,
+            "source": d.source, "dataset": dataset, "data_dir": d.get("data_dir", ""), "split": d.split,
+            "holdout": d.get("holdout"), "image_size": d.image_size, "channels": d.channels, "count": n,
+            "selection_seed": config.seed}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    key = f"{dataset.replace('/', '_')}_{d.split}_{extractor.name}_{n}_{digest}"
     path = os.path.join(workdir, "eval_cache", key + ".npz")
     if os.path.exists(path):
         with np.load(path) as f:
             return f["features"], f["logits"]
-    source = sources.make_source(d, config.seed)
     idx = np.random.default_rng(config.seed).permutation(len(source))[:n]
     feats, logits = [], []
     for i in range(0, len(idx), 500):
@@ -170,10 +284,24 @@ def check_evaluator(config, conditional: bool = False) -> None:
         Extractor(config)
 
 
+def warn_if_undersampled(num_real: int, num_fake: int, dim: int, what: str = "FID") -> bool:
+    """Print one warning line (stderr) when a Frechet distance rests on fewer samples than
+    feature dimensions (a singular covariance estimate; the distance is biased upwards)."""
+    if min(num_real, num_fake) >= dim:
+        return False
+    print(f"warning: {what} from {num_fake} generated and {num_real} reference samples, fewer than "
+          f"the {dim} feature dimensions: the covariance is singular and the number is biased "
+          f"upwards; compare it only with numbers computed from the same counts.",
+          file=sys.stderr, flush=True)
+    return True
+
+
 def feature_metrics(wanted, real_f, fake_f, fake_logits, seed: int) -> dict[str, float]:
-    """The feature metrics of ``wanted`` for real and generated features (and logits)."""
+    """The feature metrics of ``wanted`` for real and generated features (and logits).
+    KID is the raw MMD^2 (not scaled by 10^3)."""
     out: dict[str, float] = {}
     if "fid" in wanted:
+        warn_if_undersampled(len(real_f), len(fake_f), np.shape(real_f)[1])
         out["fid"] = M.fid(real_f, fake_f)
     if "kid" in wanted:
         mean, std = M.kid(real_f, fake_f, subset_size=min(1000, len(fake_f), len(real_f)), seed=seed)
@@ -190,16 +318,26 @@ def feature_metrics(wanted, real_f, fake_f, fake_logits, seed: int) -> dict[str,
 def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarray | None = None,
                      label_kind: str | None = None) -> dict[str, float]:
     """The metrics of ``config.eval.metrics`` for ``samples [n, ...]`` (images in [-1, 1] or
-    2D points) -> ``{name: value}``. ``labels [n]``: the labels (``label_kind='label'``) or
-    InfoGAN categorical codes (``'code'``) the samples were drawn with."""
-    out: dict[str, float] = {}
-    if config.data.source == "stacked_mnist":
-        out.update(stacked_mnist_metrics(config, samples))
-        return out
+    2D points) -> ``{name: value, 'provenance': {...}}`` (:func:`provenance`). ``labels
+    [n]``: the labels (``label_kind='label'``) or InfoGAN categorical codes (``'code'``) the
+    samples were drawn with. Protocol 'paper' quantises image samples to 8 bits first."""
+    out: dict = {}
+    n = len(samples)
     if config.data.source in sources.TOY_MIXTURES:
         modes_fn, std = sources.TOY_MIXTURES[config.data.source]
         out.update({f"modes/{k}": float(v) for k, v in
                     modes.mixture_mode_metrics(samples, modes_fn(), std).items()})
+        out["provenance"] = provenance(config, None, None, n)
+        return out
+    if config.eval.get("protocol", "quick") == "paper":
+        samples = quantize_8bit(samples)
+    if config.data.source == "stacked_mnist":
+        out.update(stacked_mnist_metrics(config, samples))
+        _, variables = load_mnist_classifier(config)
+        out["provenance"] = {**provenance(config, None, None, n),
+                             "extractor": "mnist_classifier (per channel)",
+                             "extractor_sha256": weights_digest(variables),
+                             "resizer": "none (each 28x28 channel read as a digit)"}
         return out
     wanted, digit_labels = _feature_work(config, label_kind is not None)
     if not wanted and not digit_labels:
@@ -208,15 +346,111 @@ def evaluate_samples(config, samples: np.ndarray, workdir: str, labels: np.ndarr
     fake_f, fake_logits = extractor(samples)
     if digit_labels:  # conditional MNIST models: do the samples show their class / code?
         out.update(conditional_metrics(np.argmax(fake_logits, -1), np.asarray(labels), label_kind))
-    if not wanted:
-        return out
-    real_f, _ = real_features(config, extractor, workdir)
-    out.update(feature_metrics(wanted, real_f, fake_f, fake_logits, config.seed))
+    real_f = None
+    if wanted:
+        real_f, _ = real_features(config, extractor, workdir)
+        out.update(feature_metrics(wanted, real_f, fake_f, fake_logits, config.seed))
+    out["provenance"] = provenance(config, extractor, None if real_f is None else len(real_f), n)
     return out
 
 
-def print_table(title: str, result: dict[str, float]) -> None:
-    print(title)
-    width = max([len(k) for k in result] + [6])
-    for k, v in result.items():
-        print(f"  {k:<{width}}  {v:.6g}")
+
+
+def heldout_floor(config, workdir: str, num_fake: int, label_kind: str | None = None) -> dict:
+    """The same metrics of *real held-out data* (split ``eval.heldout_split``) as
+    :func:`evaluate_samples` computes for generated samples: the floor a perfect generator
+    would reach with that many samples (e.g. FID of held-out digits against the reference
+    features). ``{name: value, 'heldout_count', 'heldout_split'}``; ``{}`` when there is no
+    held-out split to compare with. Toy mixtures: fresh draws of the mixture (another seed)."""
+    d = config.data
+    if d.source in sources.TOY_MIXTURES:
+        fresh = sources.toy_mixture(d.source, num_fake, config.seed + 1)
+        modes_fn, std = sources.TOY_MIXTURES[d.source]
+        metrics = modes.mixture_mode_metrics(fresh.x, modes_fn(), std)
+        out = {f"modes/{k}": float(v) for k, v in metrics.items()}
+        return {**out, "heldout_count": num_fake, "heldout_split": "fresh draws of the mixture"}
+    split = config.eval.get("heldout_split", "test")
+    try:
+        held = sources.make_source(_with_split(d, split), config.seed + 1)
+    except (sources.DataError, ValueError, KeyError):
+        return {}
+    n = min(num_fake, len(held))
+    batch = pipeline.load_batch(held, np.arange(n), image_size=d.image_size, channels=d.channels)
+    if d.source == "stacked_mnist":
+        out = stacked_mnist_metrics(config, batch["x"])
+        return {**out, "heldout_count": n, "heldout_split": split}
+    wanted, digit_labels = _feature_work(config, label_kind == "label")
+    if not wanted and not digit_labels:
+        return {}
+    extractor = Extractor(config)
+    feats, logits = extractor(batch["x"])
+    out: dict = {}
+    if digit_labels:
+        out.update(conditional_metrics(np.argmax(logits, -1), batch["label"], "label"))
+    if wanted:
+        real_f, _ = real_features(config, extractor, workdir)
+        out.update(feature_metrics(wanted, real_f, feats, logits, config.seed))
+    return {**out, "heldout_count": n, "heldout_split": split}
+
+
+def _with_split(d, split: str):
+    d = d.copy_and_resolve_references() if hasattr(d, "copy_and_resolve_references") else d
+    with d.unlocked():
+        d.split = split
+    return d
+
+
+def describe_provenance(p: dict) -> str:
+    """One line: protocol, counts, extractor and weights digest, resizer."""
+    parts = [f"protocol {p.get('protocol', 'quick')}: {p.get('generated_count')} generated"]
+    if "reference_count" in p:
+        parts[0] += f" vs {p['reference_count']} reference ({p['reference']} split '{p['reference_split']}')"
+    if "extractor" in p:
+        parts.append(f"extractor {p['extractor']} (weights sha256 {p.get('extractor_sha256', '?')[:16]})")
+        if "resizer" in p:
+            parts.append(f"resize: {p['resizer']}")
+    parts.append("generated images quantised to 8 bits" if p.get("quantized_8bit") else "float samples")
+    return "; ".join(parts)
+
+
+def eval_report(title: str, step: int, result: dict, floor: dict, summary: dict) -> dict:
+    """Print ``--mode eval``'s table and return its ``eval.json`` record.
+
+    Columns: the checkpoint's value; the same metric of held-out real data against the same
+    reference (:func:`heldout_floor`); which way is better; and, from the run's training
+    records (:func:`jgan.outputs.eval_summary`), the final and the best value during training
+    with their steps. KID is printed and stored raw (the unbiased MMD^2, *not* x10^3).
+    """
+    prov = result.get("provenance", {})
+    metrics = {k: v for k, v in result.items() if k != "provenance"}
+    print(f"{title} step {step}")
+    if prov:
+        print(f"  {describe_provenance(prov)}")
+    if any(k.startswith("kid") for k in metrics):
+        print("  KID: raw unbiased MMD^2 (not x10^3)")
+    if floor:
+        print(f"  held-out real: {floor['heldout_count']} examples of {floor['heldout_split']!r} against "
+              f"the same reference (the value a perfect generator would reach)")
+        if prov.get("generated_count") not in (None, floor["heldout_count"]):
+            print(f"  note: the held-out split has fewer examples than the {prov['generated_count']} "
+                  f"samples; count-dependent metrics (FID's bias, KID's variance, coverage, IS) are "
+                  f"not exactly comparable")
+    trained = {e["provenance"].get("protocol") for e in summary.values() if "provenance" in e}
+    if prov and trained and trained != {prov.get("protocol")}:
+        print(f"  note: the training columns come from protocol {', '.join(sorted(map(str, trained)))}, "
+              f"this evaluation from {prov.get('protocol')!r}: compare like with like")
+    from jgan.outputs import better
+    width = max([len(k) for k in metrics] + [6])
+    print(f"  {'metric':<{width}}  {'value':>11}  {'held-out real':>13}  {'better':>6}  "
+          f"{'train final (step)':>20}  {'train best (step)':>20}")
+    for k, v in metrics.items():
+        f = floor.get(k)
+        s = summary.get(k, {})
+        fin = f"{s['final']:.6g} ({s['final_step']})" if "final" in s else "-"
+        best = f"{s['best']:.6g} ({s['best_step']})" if "best" in s else "-"
+        print(f"  {k:<{width}}  {v:>11.6g}  {'-' if f is None else format(f, '.6g'):>13}  "
+              f"{better(k) or '-':>6}  {fin:>20}  {best:>20}")
+    record = {"step": step, **metrics, "provenance": prov, "units": {"kid": "raw MMD^2 (not x10^3)"},
+              "heldout_real": floor,
+              "training": {k: v for k, v in summary.items() if k in metrics}}
+    return record

@@ -29,9 +29,13 @@ float32 in [-1, 1] (already preprocessed, see :func:`preprocess_images`) to
 * ``pool3``  [n, 2048]: global average pool of Mixed_7c -- the FID / KID /
   precision-recall feature ("pool_3:0" in the TF graph, ``dims=2048`` in
   pytorch-fid);
-* ``logits`` [n, 1008]: ``fc(pool3)``; ``softmax(logits)`` is the IS class
-  posterior (torch-fidelity's ``logits_unbiased``; the TF graph's softmax
-  input).
+* ``logits`` [n, 1008]: ``fc(pool3)`` *with* the fc bias (the network's own
+  classifier output).  The Inception Score does not use them: the reference
+  (openai/improved-gan ``inception_score/model.py``: ``logits =
+  tf.matmul(squeeze(pool3), w)`` with ``w`` the input of
+  ``softmax/logits/MatMul``) and torch-fidelity's default
+  (``logits_unbiased``) take ``pool3 @ W`` without the bias; see
+  :func:`is_logits`.
 
 Input convention (:func:`preprocess_images`), matching pytorch-fid's
 ``InceptionV3(resize_input=True, normalize_input=True)``:
@@ -93,6 +97,7 @@ __all__ = [
     "default_weights_path",
     "load_fid_inception_weights",
     "inception_outputs",
+    "is_logits",
     "count_params",
 ]
 
@@ -509,16 +514,19 @@ def torch_state_dict_to_flax(state_dict: Mapping[str, Any], template=None):
 def default_weights_path() -> str:
     """Where :func:`load_fid_inception_weights` looks when given no path.
 
-    In order: ``$JGAN_FID_INCEPTION_WEIGHTS``; ``~/.cache/jgan/<file>``;
+    In order: ``$JGAN_FID_INCEPTION_WEIGHTS``; ``<jgan cache>/<file>`` (the
+    project cache, :func:`jgan.cache.cache_dir`, ``~/.cache/jgan`` by default);
     torch hub's cache ``$TORCH_HOME/hub/checkpoints/<file>`` (default
     ``~/.cache/torch``), where pytorch-fid itself downloads it.  Returns the
     first that exists, else the jgan cache path.
     """
+    from jgan.cache import cache_dir
+
     env = os.environ.get(WEIGHTS_ENV_VAR)
     if env:
         return env
     home = os.path.expanduser("~")
-    jgan_path = os.path.join(home, ".cache", "jgan", FID_WEIGHTS_FILENAME)
+    jgan_path = os.path.join(cache_dir(), FID_WEIGHTS_FILENAME)
     torch_home = os.environ.get("TORCH_HOME", os.path.join(home, ".cache", "torch"))
     for p in (jgan_path, os.path.join(torch_home, "hub", "checkpoints", FID_WEIGHTS_FILENAME)):
         if os.path.isfile(p):
@@ -621,3 +629,13 @@ def inception_outputs(
     if not pools:
         return np.zeros((0, 2048), np.float32), np.zeros((0, model.num_classes), np.float32)
     return np.concatenate(pools), np.concatenate(logits)
+
+
+def is_logits(variables, pool3) -> np.ndarray:
+    """The Inception Score's logits ``pool3 [n, 2048] @ W [2048, 1008]`` (float64), without
+    the fc bias: Salimans et al.'s code multiplies ``pool_3`` by the weight of the graph's
+    ``softmax/logits/MatMul`` and applies the softmax to that (the bias is added after that
+    MatMul in the graph, so it is left out); torch-fidelity's IS default, ``logits_unbiased``,
+    is the same product."""
+    w = np.asarray(variables["params"]["fc"]["kernel"], np.float64)
+    return np.asarray(pool3, np.float64) @ w

@@ -386,9 +386,9 @@ class GAN(Family):
                           lambda path, x=x: save_samples(x, path, c, f"{c.name} step {step}", ncols), step)
 
     def eval_samples(self, state: State) -> tuple[np.ndarray, Latents]:
-        """``eval.num_samples`` samples of the EMA (or raw) G on the run's evaluation latents."""
-        e = self.config.eval
-        lat = eval_latents(self.config.seed, e.num_samples, self.config.model.z_dim, self.cond)
+        """The protocol's number of samples (``jgan.eval.evaluate.num_generated``) of the EMA
+        (or raw) G on the run's evaluation latents."""
+        lat = eval_latents(self.config.seed, E.num_generated(self.config), self.config.model.z_dim, self.cond)
         return generate(self.g_model, self.sample_variables(state), lat, self.cond), lat
 
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:
@@ -396,6 +396,10 @@ class GAN(Family):
         labels = None if self.cond.kind == "none" else np.asarray(lat.labels)
         return E.evaluate_samples(self.config, samples, workdir, labels=labels,
                                   label_kind={"none": None, "infogan": "code"}.get(self.cond.kind, "label"))
+
+    def evaluate_floor(self, workdir: str) -> dict:
+        return E.heldout_floor(self.config, workdir, E.num_generated(self.config),
+                               label_kind={"none": None, "infogan": "code"}.get(self.cond.kind, "label"))
 
     def check_evaluator(self) -> None:
         E.check_evaluator(self.config, conditional=self.cond.kind != "none")
