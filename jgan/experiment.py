@@ -18,6 +18,7 @@ from jgan import config as config_lib
 from jgan import families
 from jgan.checkpoint import CheckpointError, Checkpointer
 from jgan.family import Family
+from jgan.axes import DATA
 from jgan.state import State
 from jgan.steps import Phases, compile_phases, make_mesh
 
@@ -32,16 +33,20 @@ class Experiment:
 
 def make_family(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> Family:
     """Validate ``config`` (core and family fields) and build its family. With a ``mesh``,
-    also check that the global batch splits over its devices."""
+    also check that the global batch splits over the devices of its ``data`` axis (all of
+    them on a 1D mesh; a seed study's ``(seed, data)`` mesh splits each seed's batch over
+    ``data`` only)."""
     config_lib.validate(config)
     family = families.make(config)
     if mesh is not None:
-        multiple = mesh.size * family.batch_multiple()
+        n = mesh.shape[DATA]
+        multiple = n * family.batch_multiple()
         if config.train.batch_size % multiple:
             extra = f" times {family.batch_multiple_reason()}" if family.batch_multiple() > 1 else ""
+            where = f"{n} devices" if n == mesh.size else f"{n} devices of the mesh's data axis {dict(mesh.shape)}"
             raise config_lib.ConfigError(
                 f"config.train.batch_size={config.train.batch_size} is not divisible by the "
-                f"{mesh.size} devices{extra}; use a multiple of {multiple}.")
+                f"{where}{extra}; use a multiple of {multiple}.")
     return family
 
 

@@ -41,12 +41,14 @@ def interval_means(host: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
     return {k: np.mean([np.asarray(m[k]) for _, m in host if k in m], axis=0) for k in host[-1][1]}
 
 
-def data_iterator(config: ml_collections.ConfigDict, source, seed: int):
-    """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable)."""
+def data_iterator(config: ml_collections.ConfigDict, source, seed: int, whole_batch: bool = False):
+    """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable):
+    of this process's rows of each global batch, or with ``whole_batch`` of all of them."""
+    index, count = (0, 1) if whole_batch else (jax.process_index(), jax.process_count())
     dataset = pipeline.make_dataset(
         source, seed=seed, global_batch_size=config.train.batch_size,
         image_size=config.data.image_size, channels=config.data.channels,
-        process_index=jax.process_index(), process_count=jax.process_count())
+        process_index=index, process_count=count)
     read = grain.ReadOptions(num_threads=1 if config.data.prefetch else 0,
                              prefetch_buffer_size=config.data.prefetch)
     return iter(dataset.to_iter_dataset(read))
