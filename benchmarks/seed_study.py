@@ -3,11 +3,14 @@
 The PacGAN grid25 iteration (``experiments/pacgan.py:grid25``: G 4x400 BN-ReLU, D 3 maxout
 layers of 200x5, batch 100, one D + one G update) for S seeds:
 
-    vmapped     ``compile_phases(seed_axis=True)``: one call advances all S seeds
-    sequential  the ordinary step, called once per seed (one compiled program reused, so
+    vmapped     ``compile_phases(seed_axis=True)`` on the study's ``(seed, data)`` mesh
+                (``jgan.mesh.make_seed_mesh``; seed axis gcd(S, D)): one call advances all
+                S seeds, each device its S / gcd(S, D) seeds
+    sequential  the ordinary step on all D devices, called once per seed (one compiled program reused, so
                 this is the *best case* for running seeds in turn: separate processes would
                 also each pay start-up and compilation, ~10 s here)
 
+Simulated CPU devices: ``XLA_FLAGS=--xla_force_host_platform_device_count=D``.
 Batches are pre-made host arrays placed on the device(s) each call, as the training loop
 does; compile time is excluded from both (it is printed separately). Prints ms per
 iteration of the whole study (all S seeds advanced by one iteration) and the speed-up.
@@ -37,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from jgan.experiment import build  # noqa: E402
+from jgan.mesh import make_seed_mesh  # noqa: E402
 from jgan.process import setup_process  # noqa: E402
 from jgan.study import _stack, _with_seed  # noqa: E402
 from jgan.steps import compile_phases  # noqa: E402
@@ -63,8 +67,9 @@ def main() -> None:
     seeds = list(range(args.seeds))
     exps = [build(_with_seed(config, s)) for s in seeds]
     e0 = exps[0]
-    vfns = compile_phases(e0.family.phases(), e0.phases.mesh, seed_axis=True, donate=True)
-    vstate = vfns.replicate(_stack([e.state for e in exps], e0.state))
+    mesh = make_seed_mesh(args.seeds)
+    vfns = compile_phases(e0.family.phases(), mesh, seed_axis=True, donate=True)
+    vstate = vfns.place_state(jax.device_get(_stack([e.state for e in exps], e0.state)))
     states = [e.state for e in exps]
     rng = np.random.default_rng(0)
     b = config.train.batch_size
@@ -96,8 +101,8 @@ def main() -> None:
             fn(args.iters)
             times[name].append((time.perf_counter() - t) / args.iters * 1e3)
     v, s = statistics.median(times["vmapped"]), statistics.median(times["sequential"])
-    print(f"PacGAN grid25, pack {args.pack}, batch {b}, {args.seeds} seeds, {len(jax.devices())} device(s), "
-          f"{args.iters} iterations x {args.rounds} rounds")
+    print(f"PacGAN grid25, pack {args.pack}, batch {b}, {args.seeds} seeds, {len(jax.devices())} device(s) "
+          f"(seed mesh {dict(mesh.shape)}), {args.iters} iterations x {args.rounds} rounds")
     print(f"  first call (compile + 1 iteration): vmapped {compile_v:.1f} s, sequential {compile_s:.1f} s")
     print(f"  vmapped    {v:8.2f} ms per study iteration (all seeds)   rounds {[f'{x:.1f}' for x in times['vmapped']]}")
     print(f"  sequential {s:8.2f} ms per study iteration ({s / args.seeds:.2f} per seed)   "
