@@ -39,16 +39,17 @@ def _phase(state, batch, offset):
     return {"w": w}, {"m": jax.lax.axis_size(DATA) * w}
 
 
-@pytest.mark.parametrize("seeds", [4, 8, 2, 3])
-def test_phases_on_the_seed_mesh_match_numpy(seeds):
-    mesh = make_seed_mesh(seeds)
-    n_seed, n_data = seed_mesh_shape(seeds, 4)
+@pytest.mark.parametrize("seeds,seed_mesh", [(4, True), (8, True), (2, True), (3, True), (2, False)])
+def test_phases_on_the_seed_mesh_match_numpy(seeds, seed_mesh):
+    # seed_mesh=False: the 1D data mesh, every seed's state replicated on every device
+    mesh = make_seed_mesh(seeds) if seed_mesh else make_mesh()
+    n_seed, n_data = seed_mesh_shape(seeds, 4) if seed_mesh else (1, 4)
     phases = compile_phases({"p": _phase}, mesh, seed_axis=True, donate=False)
     w0 = np.arange(seeds, dtype=np.float32) * 10
     state = phases.place_state({"w": w0})
     # each device holds its S / n_seed seeds' states
     assert {s.data.shape for s in state["w"].addressable_shards} == {(seeds // n_seed,)}
-    assert state["w"].sharding.spec == P("seed")
+    assert state["w"].sharding.spec == (P("seed") if seed_mesh else P())
     x = np.random.default_rng(seeds).normal(size=(seeds, 1, 8)).astype(np.float32)  # [S, k, B]
     new, metrics = phases["p"](state, phases.shard_batch({"x": x}), jnp.int32(3))
     want = w0 + 3 + x[:, 0].mean(axis=1)  # NumPy: each seed's own global batch
