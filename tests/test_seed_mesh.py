@@ -145,3 +145,17 @@ def test_two_processes_train_each_seed_as_a_single_run(runs, tmp_path):
     assert "| modes/modes |" in outs[0][0]
     for s in (0, 1):
         _assert_seed_is_single(tmp_path / "study", s, singles[s, 2])
+
+
+def test_a_study_batch_need_only_split_over_the_data_axis():
+    from jgan.config import ConfigError
+    from jgan.experiment import make_family
+
+    cfg = load_experiment("experiments/gan.py", "quick")
+    cfg.train.batch_size = 6  # not a multiple of the 4 devices, but of the data axis of S=2: (2, 2)
+    make_family(cfg, make_seed_mesh(2))
+    with pytest.raises(ConfigError, match=r"batch_size=6 is not divisible by the 4 devices; use a multiple of 4"):
+        make_family(cfg, make_seed_mesh(3))  # (1, 4)
+    cfg.train.batch_size = 3
+    with pytest.raises(ConfigError, match=r"batch_size=3 is not divisible by the 2 devices of the mesh's data axis"):
+        make_family(cfg, make_seed_mesh(2))
