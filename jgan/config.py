@@ -37,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.data_dir = ""             # TFDS data_dir holding the prepared dataset ('' = TFDS default)
     c.data.holdout = 500             # mnist_subset: last N digits held out as the 'test' split
     c.data.num_examples = 100_000    # ring8/grid25: size of the drawn training set
+    c.data.draw_in_step = False      # ring8/grid25: fresh points drawn inside the step instead (jgan.data.drawn)
     c.data.image_size = 28           # images are centre-cropped and resized to this (0 = native)
     c.data.channels = 1              # image channels after conversion (0 = native)
     c.data.prefetch = 8              # batches read ahead by a background thread (0 = none)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.data import pipeline
+from jgan.data import drawn, pipeline
 from jgan.steps import Phases, Plan
 
 
@@ -42,7 +42,10 @@ def interval_means(host: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
 
 
 def data_iterator(config: ml_collections.ConfigDict, source, seed: int):
-    """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable)."""
+    """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable);
+    ``source`` None: placeholders for data the phases draw themselves (``jgan.data.drawn``)."""
+    if source is None:
+        return drawn.placeholder_iterator(config.train.batch_size // jax.process_count())
     dataset = pipeline.make_dataset(
         source, seed=seed, global_batch_size=config.train.batch_size,
         image_size=config.data.image_size, channels=config.data.channels,
@@ -104,7 +107,8 @@ def next_block(schedule, step: int, k_max: int, intervals: tuple[int, ...], step
 
 def block_batches(batches: list[dict], keys, k: int) -> dict:
     """``k * n`` host batches -> ``{key: [k, n, B, ...]}`` (iteration-major)."""
-    return {name: v.reshape(k, -1, *v.shape[1:]) for name, v in stack_batches(batches, keys).items()}
+    n = len(batches) // k
+    return {name: v.reshape(k, n, *v.shape[1:]) for name, v in stack_batches(batches, keys).items()}
 
 
 def run_block(phases: Phases, plan: Plan, k: int, state, reals: dict, seed_axis: bool = False):

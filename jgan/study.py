@@ -138,7 +138,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     inits = [f.init_state() for f in families]
     state = phases.replicate(_stack(inits, inits[0]))
     is_main = jax.process_index() == 0
-    iters = [iteration.data_iterator(config, f.source(), s) for f, s in zip(families, seeds)]
+    iters = [iteration.data_iterator(config, f.train_source(), s) for f, s in zip(families, seeds)]
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
                         data_iterators=len(seeds))
     config_dict = json.loads(config.to_json())

@@ -54,7 +54,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
     is_main = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
 
-    data_iter = data_iterator(config, family.source(), config.seed)
+    data_iter = data_iterator(config, family.train_source(), config.seed)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints)
     config_dict = json.loads(config.to_json())
 

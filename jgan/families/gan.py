@@ -42,7 +42,7 @@ from jgan import conditioning, losses, optim, penalties, sampling, steps, viz
 from jgan.conditioning import (Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
                                split_output)
 from jgan.config import ConfigError, choice, positive
-from jgan.data import pipeline, sources
+from jgan.data import drawn, pipeline, sources
 from jgan.eval import evaluate as E
 from jgan.family import Family, Net
 from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
@@ -100,6 +100,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if not 0 <= c.model.discriminator.dropout < 1:
         raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
                           f"must be in [0, 1).")
+    if c.data.draw_in_step and c.data.source not in sources.TOY_MIXTURES:
+        raise ConfigError(f"config.data.draw_in_step=True draws 2D mixtures inside the step; data.source="
+                          f"{c.data.source!r} is not one of {sorted(sources.TOY_MIXTURES)}: set it to False.")
     choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
     choice("loss.penalty", c.loss.penalty, tuple(penalties.PENALTIES))
     positive("loss.penalty_weight", c.loss.penalty_weight, allow_zero=True)
@@ -312,7 +315,9 @@ class GAN(Family):
         super().__init__(config)
         m = config.model
         self.cond = conditioning.from_config(config)
-        self.data_keys = ("x", "label") if self.cond.uses_data_labels else ("x",)
+        self.phase_keys = ("x", "label") if self.cond.uses_data_labels else ("x",)
+        self.in_step = bool(config.data.draw_in_step)  # real batches drawn in the phases
+        self.data_keys = ("x",) if self.in_step else self.phase_keys  # in-step: placeholders
         self.shape = data_shape(config)
         self.g_model = make_generator(m.generator, self.shape, m.conditioning, self.cond.num_classes)
         self.d_model = make_discriminator(m.discriminator, self.shape, m.pack, m.conditioning,
@@ -331,7 +336,14 @@ class GAN(Family):
 
     def phases(self):
         u = _Updates(self.g_model, self.d_model, self.objective, self.cond, self.config)
-        return {"critic": u.critic, "iteration": u.iteration}
+        phases = {"critic": u.critic, "iteration": u.iteration}
+        if self.in_step:
+            phases = {name: drawn.in_step_phase(self.config.data.source, fn, self.phase_keys)
+                      for name, fn in phases.items()}
+        return phases
+
+    def train_source(self):
+        return None if self.in_step else self.source()
 
     def schedule(self, step: int) -> list[tuple[str, int]]:
         t = self.config.train
