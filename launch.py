@@ -135,9 +135,23 @@ def run_mode(config, workdir: str) -> None:
         print(path)
 
 
+def _quiet_orbax_errors() -> None:
+    """Drop orbax's WARNING and ERROR records (tracebacks from its background threads, one
+    per file; a line per unreadable metadata file): ``jgan.checkpoint`` reports a failed save,
+    a damaged or an unfinished checkpoint as one sentence."""
+    import logging as std_logging
+
+    class _NoOrbaxErrors(std_logging.Filter):
+        def filter(self, record):
+            return not (record.levelno >= std_logging.WARNING and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+    logging.get_absl_handler().addFilter(_NoOrbaxErrors())
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    _quiet_orbax_errors()
     from jgan import iteration, train  # after flag parsing: keeps --help fast
     from jgan.interrupt import EXIT_INTERRUPTED, Interrupted
     from jgan.outputs import WorkdirError, prepare_workdir

@@ -162,7 +162,8 @@ class Checkpointer:
 
         A damaged checkpoint is a ``CheckpointError`` naming the file; with ``repair`` (and no
         ``step`` asked for) it is moved aside and the next older checkpoint restored."""
-        steps = self.all_steps()
+        steps = [s for s in self.all_steps()  # unfinished directories (not repaired) are ignored
+                 if os.path.exists(os.path.join(self.directory, str(s), METADATA_FILE))]
         if not steps:
             raise CheckpointError(f"no checkpoint in {self.directory}; train first with the same "
                                   f"--config and --workdir.")
@@ -171,11 +172,11 @@ class Checkpointer:
                                   f"{', '.join(map(str, steps))}: pass one of them to --step, or omit "
                                   f"--step for the latest.")
         candidates = [step] if step is not None else steps[::-1]
-        for i, s in enumerate(candidates):
+        for s in candidates:
             try:
                 return self._restore_step(s, state_template, data_iterator)
             except _Damaged as e:
-                older = candidates[i + 1] if i + 1 < len(candidates) else None
+                older = max((t for t in steps if t < s), default=None)
                 if not self.repair or step is not None:
                     hint = (f"pass --step {older} for the next older one" if older is not None
                             else "no older checkpoint is left")
