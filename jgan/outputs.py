@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from typing import Callable, Sequence
 
 from jgan import viz
@@ -29,7 +30,7 @@ def prepare_workdir(workdir: str) -> None:
     work); a problem is a ``WorkdirError`` sentence naming ``--workdir``."""
     try:
         os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, f".jgan_write_test_{os.getpid()}")
+        probe = os.path.join(workdir, f".jgan_write_test_{socket.gethostname()}_{os.getpid()}")
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
