@@ -77,13 +77,16 @@ class Checkpointer:
         self.data_names = ["data"] if data_iterators == 1 else [f"data_{i}" for i in range(data_iterators)]
         self._pending: int | None = None  # the step of the save in flight
         self._failed = False
-        if repair and os.path.isdir(self.directory):
-            for name in sorted(os.listdir(self.directory)):
-                path = os.path.join(self.directory, name)
-                if name.isdigit() and os.path.isdir(path) and not os.path.exists(os.path.join(path, METADATA_FILE)):
-                    dest = self._set_aside(int(name), "unfinished")
-                    warn(f"{path} is not a finished checkpoint (no orbax {METADATA_FILE}); moved it to "
-                         f"{dest} and resuming without it.")
+        if repair:
+            self._sync("screen")  # every process lists the same directory before any move
+            names = sorted(os.listdir(self.directory)) if os.path.isdir(self.directory) else []
+            stray = [n for n in names if n.isdigit() and os.path.isdir(os.path.join(self.directory, n))
+                     and not os.path.exists(os.path.join(self.directory, n, METADATA_FILE))]
+            for name in stray:
+                dest = self._set_aside(int(name), "unfinished")
+                warn(f"{os.path.join(self.directory, name)} is not a finished checkpoint (no orbax "
+                     f"{METADATA_FILE}); moved it to {dest} and resuming without it.")
+            self._sync("screened")
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                enable_async_checkpointing=async_save,
                                                create=True)
@@ -111,7 +114,8 @@ class Checkpointer:
             multihost_utils.sync_global_devices(f"jgan_checkpoint_{name}")
 
     def _set_aside(self, step: int, why: str) -> str:
-        """Move ``<dir>/<step>`` to ``<dir>/<why>-<step>[-k]`` (process 0); returns the new path."""
+        """Move ``<dir>/<step>`` to ``<dir>/<why>-<step>[-k]`` (process 0; the caller syncs);
+        returns the new path."""
         dest = os.path.join(self.directory, f"{why}-{step}")
         k = 1
         while os.path.exists(dest):
@@ -119,8 +123,15 @@ class Checkpointer:
             dest = os.path.join(self.directory, f"{why}-{step}-{k}")
         if jax.process_index() == 0:
             os.rename(os.path.join(self.directory, str(step)), dest)
-        self._sync(f"set_aside_{why}_{step}")
         return dest
+
+    def _all_ok(self, ok: bool) -> bool:
+        """Whether ``ok`` holds on every process (the same answer on all)."""
+        if jax.process_count() == 1:
+            return ok
+        import numpy as np
+        from jax.experimental import multihost_utils
+        return bool(np.asarray(multihost_utils.process_allgather(np.array([ok], np.int32))).all())
 
     def _intact_steps(self, exclude: int | None = None) -> list[int]:
         """Finished step directories on disk (orbax's metadata present), oldest first."""
@@ -174,22 +185,28 @@ class Checkpointer:
         candidates = [step] if step is not None else steps[::-1]
         for s in candidates:
             try:
-                return self._restore_step(s, state_template, data_iterator)
+                restored, damage = self._restore_step(s, state_template, data_iterator), None
             except _Damaged as e:
-                older = max((t for t in steps if t < s), default=None)
-                if not self.repair or step is not None:
-                    hint = (f"pass --step {older} for the next older one" if older is not None
-                            else "no older checkpoint is left")
-                    raise CheckpointError(f"checkpoint {s} in {self.directory} is damaged ({e}); "
-                                          f"{hint}.") from None
-                dest = self._set_aside(s, "corrupt")
-                self.manager.reload()
-                if older is None:
-                    raise CheckpointError(f"checkpoint {s} in {self.directory} is damaged ({e}) and no "
-                                          f"older one is left; it was moved to {dest}; rerun to start "
-                                          f"the run anew, or use another --workdir.") from None
-                warn(f"checkpoint {s} in {self.directory} is damaged ({e}); moved it to {dest} and "
-                     f"resuming from checkpoint {older}.")
+                restored, damage = None, e
+            if self._all_ok(damage is None):  # every process restored the same step
+                return restored
+            damage = damage or _Damaged("another process could not read it")
+            older = max((t for t in steps if t < s), default=None)
+            if not self.repair or step is not None:
+                hint = (f"pass --step {older} for the next older one" if older is not None
+                        else "no older checkpoint is left")
+                raise CheckpointError(f"checkpoint {s} in {self.directory} is damaged ({damage}); "
+                                      f"{hint}.")
+            self._sync(f"restore_{s}")  # every process is done reading before the move
+            dest = self._set_aside(s, "corrupt")
+            self._sync(f"set_aside_{s}")
+            self.manager.reload()
+            if older is None:
+                raise CheckpointError(f"checkpoint {s} in {self.directory} is damaged ({damage}) and no "
+                                      f"older one is left; it was moved to {dest}; rerun to start "
+                                      f"the run anew, or use another --workdir.")
+            warn(f"checkpoint {s} in {self.directory} is damaged ({damage}); moved it to {dest} and "
+                 f"resuming from checkpoint {older}.")
         raise AssertionError("unreachable")
 
     def _restore_step(self, step: int, state_template: Any, data_iterator: Any | None):
