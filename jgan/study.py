@@ -156,6 +156,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     is_main = jax.process_index() == 0
     iters = [iteration.data_iterator(config, f.source(), s) for f, s in zip(families, seeds)]
     config_dict = json.loads(config.to_json())
+    config_dict["study"]["seeds"] = list(seeds)  # resuming with other seeds is another study
     train.check_resume_config(workdir, config_dict)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
                         data_iterators=len(seeds), repair=True)

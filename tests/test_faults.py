@@ -69,13 +69,11 @@ BAD_INPUTS = [
     ([*QUICK, "--mode", "sample", "--seeds", "-3", "--workdir", "{run}"], ["--seeds", "'-3'"]),
     ([*QUICK, "--mode", "sample", "--seeds", "7-2", "--workdir", "{run}"], ["--seeds", "empty"]),
     ([*QUICK, "--mode", "interpolate", "--frames", "0", "--workdir", "{run}"], ["--frames"]),
-    ([*QUICK, "--mode", "interpolate", "--frames=-4", "--workdir", "{run}"], ["--frames"]),
     ([*QUICK, "--mode", "sample", "--step", "999", "--workdir", "{run}"], ["999", "3, 6", "--step"]),
     ([*QUICK, "--mode", "sample", "--workdir", "{new}"], ["no checkpoint"]),
     ([*QUICK, "--mode", "eval", "--config.eval.metrics=()", "--workdir", "{new}"], ["no checkpoint"]),
     ([*QUICK, "--config.seed=-1"], ["config.seed=-1"]),
     ([*QUICK, "--config.model.generator.hidden=-5"], ["config.model.generator.hidden", "positive integers"]),
-    ([*QUICK, "--config.model.generator.hidden=(64,-3)"], ["config.model.generator.hidden"]),
     ([*QUICK, "--config.model.discriminator.hidden=abc"], ["config.model.discriminator.hidden"]),
     (["--config", "experiments/pacgan.py:quick", "--config.model.generator.name=dcgan28"],
      ["config.model.generator.name='dcgan28'", "(2,)"]),
@@ -197,6 +195,16 @@ def test_sequential_study_records_each_final_evaluation_once(tmp_path):
     assert len(evals) == 1 and evals[0]["step"] == 3
     table = json.loads((tmp_path / "study.json").read_text())["per_seed"]["0"]
     assert table == {k[len("eval/"):]: v for k, v in evals[0].items() if k != "step"}
+
+
+def test_resuming_a_vmapped_study_with_other_seeds_is_refused(tmp_path):
+    args = ["--config", "experiments/pacgan.py:quick", "--config.train.steps=3", "--workdir", str(tmp_path)]
+    r = launch(*args, "--seeds", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    before = snapshot(tmp_path)
+    line = one_error_line(launch(*args, "--seeds", "0,2"))
+    assert "study.seeds [0, 1] -> [0, 2]" in line, line
+    assert snapshot(tmp_path) == before
 
 
 # ----------------------------------------------------------------------------- checkpoints
