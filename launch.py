@@ -169,10 +169,9 @@ def main(argv):
     if study and not FLAGS.workdir:
         workdir += "-study"
     try:
-        if FLAGS.mode == "train":
-            prepare_workdir(workdir)  # before any work: a read-only workdir fails now, not later
         if config.get("kind") == "classifier":
             from jgan.eval import classifier
+            prepare_workdir(workdir)  # before any work (train.run and studies check it themselves)
             result = classifier.train_classifier(config, workdir)
             print(f"{config.name}: held-out accuracy {result['test_accuracy']:.4f} "
                   f"({result['num_test']} held-out examples); written to {workdir}")

@@ -33,7 +33,7 @@ from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.outputs import Outputs, progress_bar
+from jgan.outputs import Outputs, prepare_workdir, progress_bar
 from jgan.process import setup_process
 from jgan.steps import compile_phases, make_mesh
 
@@ -89,7 +89,7 @@ def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, flo
     setup_process(config)
     family = make_family(config)
     family.check_evaluator()
-    os.makedirs(workdir, exist_ok=True)
+    prepare_workdir(workdir)
     t0 = time.time()
     if config.study.vmap:
         results = _run_vmapped(config, workdir, seeds)

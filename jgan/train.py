@@ -67,9 +67,8 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
     if config.eval.every:
         family.check_evaluator()
     is_main = jax.process_index() == 0
-    prepare_workdir(workdir)
-
     data_iter = data_iterator(config, family.source(), config.seed)
+    prepare_workdir(workdir)  # after every check of the config and data: a bad one creates nothing
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints, repair=True)
     state = exp.state
     if ckpt.latest_step() is not None:
