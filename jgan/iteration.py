@@ -28,10 +28,28 @@ def check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ck
     if any metric is not finite."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
-        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact"
+        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact and finite"
                  if last_ckpt is not None else "no checkpoint had been written yet")
         raise DivergenceError(
             f"{who} diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+            f"{where}; lower the learning rates or change the loss and resume or restart.")
+
+
+@jax.jit
+def _all_finite(state) -> jax.Array:
+    """Whether every floating-point leaf of ``state`` is finite: one fused reduction."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
+def check_state_finite(state, step: int, last_ckpt: int | None, ckpt_dir: str, who: str = "training") -> None:
+    """Raise ``DivergenceError`` if ``state`` (on device; only a bool is fetched) holds a
+    NaN or inf, before it is checkpointed: every checkpoint written is finite."""
+    if not bool(_all_finite(state)):
+        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact and finite"
+                 if last_ckpt is not None else "no checkpoint had been written yet")
+        raise DivergenceError(
+            f"{who} diverged: the state at step {step} holds NaN or inf parameters (not checkpointed); "
             f"{where}; lower the learning rates or change the loss and resume or restart.")
 
 

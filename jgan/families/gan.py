@@ -356,15 +356,48 @@ class GAN(Family):
         d.split = split or d.split
         source = sources.make_source(d, self.config.seed)
         if self.cond.uses_data_labels:
-            labels = getattr(source, "labels", None)
-            labels = np.asarray([source[0]["label"]] if labels is None else labels)
-            bad = labels[(labels < 0) | (labels >= self.cond.num_classes)]
-            if bad.size:
-                raise sources.DataError(
-                    f"model.conditioning={self.config.model.conditioning!r} needs labels in [0, "
-                    f"model.num_classes={self.cond.num_classes}), but the data has label {int(bad[0])}; "
-                    f"use labelled data or set model.num_classes.")
+            self._check_labels(source)
         return source
+
+    def _check_labels(self, source) -> None:
+        """Every label ``source`` can yield is in [0, num_classes): its label array, else the
+        dataset's declared classes (TFDS ClassLabel), else every example's label."""
+        k, declared = self.cond.num_classes, getattr(source, "num_label_classes", None)
+        labels = getattr(source, "labels", None)
+        if labels is None and declared:
+            bad = np.array([declared - 1] if declared > k else [], np.int64)
+        else:
+            labels = np.asarray([source[i]["label"] for i in range(len(source))] if labels is None else labels)
+            bad = labels[(labels < 0) | (labels >= k)]
+        if bad.size:
+            raise sources.DataError(
+                f"model.conditioning={self.config.model.conditioning!r} needs labels in [0, "
+                f"model.num_classes={k}), but the data has label {int(bad.max() if declared else bad[0])}; "
+                f"use labelled data or set model.num_classes.")
+
+    def check_shapes(self) -> None:
+        """``ConfigError`` (naming the network) if G's samples are not of the data's shape or D
+        cannot take them; traced with ``jax.eval_shape``, nothing is computed."""
+        c, nets = self.config, self.nets()
+        data = (f"the data's shape {self.shape} (data.source={c.data.source!r}"
+                + (f", data.image_size={c.data.image_size}" if len(self.shape) == 3 else "") + ")")
+
+        def output(name: str):
+            net = nets[name]
+            return jax.eval_shape(lambda: net.module.init_with_output(
+                {"params": jax.random.key(0), "dropout": jax.random.key(0)}, *net.example_args, train=False)[0])
+
+        for name, field in (("g", "generator"), ("d", "discriminator")):
+            try:
+                out = output(name)
+            except Exception as e:  # flax / lax shape errors: the network cannot take this data
+                detail = " ".join(str(e).split())[:160]
+                raise ConfigError(f"config.model.{field}.name={c.model[field].name!r} does not fit {data} "
+                                  f"({type(e).__name__}: {detail}); choose a {field} for this data.") from None
+            if name == "g" and tuple(out.shape[1:]) != self.shape:
+                raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} generates "
+                                  f"samples of shape {tuple(out.shape[1:])}, not {data}; choose a generator "
+                                  f"for this data or change the data's size.")
 
     def batch_multiple(self) -> int:
         return self.config.model.pack
@@ -423,4 +456,6 @@ class GAN(Family):
 
 def make(config: ml_collections.ConfigDict) -> GAN:
     validate(config)
-    return GAN(config)
+    family = GAN(config)
+    family.check_shapes()
+    return family
