@@ -32,7 +32,7 @@ flags.DEFINE_string("seeds", "", "train: a seed study, N seeds from config.seed 
                     "for interpolation); pix2pix sample: indices of held-out examples.")
 flags.DEFINE_string("labels", "", "sample mode, label-conditioned G: the classes to draw, in order, one "
                     "column each (e.g. 9,4,3,0,5); default: every class.")
-flags.DEFINE_integer("frames", 8, "Frames per interpolation segment.")
+flags.DEFINE_integer("frames", 8, "Frames per interpolation segment (>= 2).", lower_bound=2)
 flags.DEFINE_integer("step", None, "Checkpoint step for --mode eval, sample and interpolate (default: latest).")
 flags.mark_flags_as_required(["config"])
 
@@ -48,9 +48,17 @@ def _field_error(argv: list[str]) -> str | None:
     if spec is None:
         return None
     path, _, variant = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("_jgan_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec = importlib.util.spec_from_file_location("_jgan_config", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        return f"--config {path} has a syntax error at line {e.lineno}: {e.msg}; fix the file."
+    except Exception as e:  # a missing file, an import error, ...
+        return f"cannot load --config {path} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
+    if not callable(getattr(module, "get_config", None)):
+        return (f"--config {path} defines no get_config(variant) function; an experiment file returns "
+                f"its ConfigDict from get_config (see experiments/gan.py).")
     try:
         config = module.get_config(variant or None)
     except Exception as e:  # e.g. an unknown variant
@@ -80,6 +88,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     except flags.Error as e:  # absl embeds the config file's traceback: keep its last line
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         message = lines[0] if len(lines) == 1 else f"{lines[0].split(':')[0]}: {lines[-1]}"
+        if lines and lines[0].startswith("flag --config="):
+            message = _field_error(argv) or message
     except Exception as e:  # ml_collections raises plain errors for unknown fields and bad types
         message = _field_error(argv) or f"invalid --config override ({str(e).splitlines()[0]})"
     print(f"error: {message}", file=sys.stderr)
@@ -128,11 +138,26 @@ def run_mode(config, workdir: str) -> None:
         print(path)
 
 
+def _quiet_orbax_errors() -> None:
+    """Drop orbax's WARNING and ERROR records (tracebacks from its background threads, one
+    per file; a line per unreadable metadata file): ``jgan.checkpoint`` reports a failed save,
+    a damaged or an unfinished checkpoint as one sentence."""
+    import logging as std_logging
+
+    class _NoOrbaxErrors(std_logging.Filter):
+        def filter(self, record):
+            return not (record.levelno >= std_logging.WARNING and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+    logging.get_absl_handler().addFilter(_NoOrbaxErrors())
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    _quiet_orbax_errors()
     from jgan import iteration, train  # after flag parsing: keeps --help fast
     from jgan.interrupt import EXIT_INTERRUPTED, Interrupted
+    from jgan.outputs import WorkdirError, prepare_workdir
 
     try:
         config = FLAGS.config
@@ -149,6 +174,7 @@ def main(argv):
     try:
         if config.get("kind") == "classifier":
             from jgan.eval import classifier
+            prepare_workdir(workdir)  # before any work (train.run and studies check it themselves)
             result = classifier.train_classifier(config, workdir)
             print(f"{config.name}: held-out accuracy {result['test_accuracy']:.4f} "
                   f"({result['num_test']} held-out examples); written to {workdir}")
@@ -165,7 +191,7 @@ def main(argv):
     except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint of the current step
         print(f"\n{config.name}: aborted; the latest checkpoint in {workdir} is kept.", file=sys.stderr)
         sys.exit(130)
-    except (ConfigError, DataError, CheckpointError, iteration.DivergenceError, ValueError) as e:
+    except (ConfigError, DataError, CheckpointError, WorkdirError, iteration.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

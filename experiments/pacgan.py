@@ -15,13 +15,12 @@ plain GAN). The authors' code trains 400 epochs of the 100,000 points (400,000 i
     python launch.py --config experiments/pacgan.py:ring8 --config.model.pack=3
     python launch.py --config experiments/pacgan.py:quick          # seconds, for tests
 """
-from jgan.config import base_config
+from jgan.config import base_config, variant_options
 
 
 def get_config(variant: str | None = None):
     """``variant``: 'grid25' (default) or 'ring8', optionally ',pack=M'; or 'quick'."""
-    parts = [p for p in (variant or "grid25").split(",") if p]
-    data, options = parts[0], dict(p.split("=", 1) for p in parts[1:])
+    data, options = variant_options(variant, "grid25", "experiments/pacgan.py")
     c = base_config()
     c.name, c.variant = "pacgan", (variant or "").replace(",", "-").replace("=", "")
     c.data.source = "grid25" if data == "quick" else data

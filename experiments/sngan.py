@@ -18,12 +18,11 @@ has ~4x fewer FLOPs (not timed).
     python launch.py --config experiments/sngan.py:cifar10 --config.data.data_dir=DIR
     python launch.py --config experiments/sngan.py:quick          # seconds, for tests
 """
-from jgan.config import base_config
+from jgan.config import base_config, variant_options
 
 
 def get_config(variant: str | None = None):
-    parts = [p for p in (variant or "mnist").split(",") if p]
-    data, options = parts[0], dict(p.split("=", 1) for p in parts[1:])
+    data, options = variant_options(variant, "mnist", "experiments/sngan.py")
     c = base_config()
     c.name, c.variant = "sngan", (variant or "").replace(",", "-").replace("=", "")
     c.model.z_dim = 128

@@ -19,6 +19,28 @@ class ConfigError(ValueError):
     """A config field has an invalid value."""
 
 
+# Fields a resumed run may change: none of them alters the trajectory (the parameters after
+# any step), so a run resumed with them changed still ends with the bits of an uninterrupted run.
+# Everything else is compared with the checkpoint's config and a change is refused
+# (``trajectory_changes``). A name ending in '.' covers the whole section.
+RESUMABLE_FIELDS = (
+    "train.steps",                     # where the run stops; each step computes the same
+    "train.log_every",                 # metric records (means over the interval): outputs only
+    "train.sample_every",              # sample grids: G in inference mode, no state change
+    "train.num_samples",               # size of those grids
+    "train.checkpoint_every",          # when the state is saved, not what it is
+    "train.checkpoint_every_minutes",
+    "train.keep_checkpoints",
+    "train.host_memory",               # the host allocator's policy
+    "eval.",                           # evaluation samples from its own key stream, reads the state only
+    "distributed.",                    # the process layout (global batches are device-count independent)
+)
+
+# Tuple fields of positive integers (layer sizes), where present in a config.
+INT_TUPLE_FIELDS = ("model.generator.hidden", "model.discriminator.hidden",
+                    "model.generator.cond_input_units", "model.discriminator.cond_input_units")
+
+
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan"                   # experiment name (workdir default: runs/<name>[-<variant>])
@@ -37,6 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.data_dir = ""             # TFDS data_dir holding the prepared dataset ('' = TFDS default)
     c.data.holdout = 500             # mnist_subset: last N digits held out as the 'test' split
     c.data.num_examples = 100_000    # ring8/grid25: size of the drawn training set
+    c.data.draw_in_step = False      # ring8/grid25: fresh points drawn inside the step instead (jgan.data.drawn)
     c.data.image_size = 28           # images are centre-cropped and resized to this (0 = native)
     c.data.channels = 1              # image channels after conversion (0 = native)
     c.data.prefetch = 8              # batches read ahead by a background thread (0 = none)
@@ -133,8 +156,76 @@ def positive(field: str, value, allow_zero: bool = False) -> None:
         raise ConfigError(f"config.{field}={value!r} must be {bound}.")
 
 
+def positive_ints(field: str, value) -> None:
+    """A tuple of positive integers (layer sizes), e.g. ``(1200, 1200)``."""
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ConfigError(f"config.{field}={value!r} must be a tuple of positive integers, "
+                          f"e.g. --config.{field}='(64, 64)'.")
+
+
+def _get(c: ml_collections.ConfigDict, field: str):
+    node = c
+    for part in field.split("."):
+        if not hasattr(node, "keys") or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """A nested dict (a config as JSON) -> ``{'a.b.c': value}``."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def trajectory_changes(saved: dict, new: dict) -> list[str]:
+    """The fields (dotted names) whose values differ between two configs as JSON dicts, except
+    those in ``RESUMABLE_FIELDS`` and fields one of the two does not have (a field added
+    since the checkpoint was written)."""
+    a, b = flatten(saved), flatten(new)
+
+    def resumable(name: str) -> bool:
+        return any(name == f or (f.endswith(".") and name.startswith(f)) for f in RESUMABLE_FIELDS)
+
+    return sorted(k for k in a.keys() & b.keys() if a[k] != b[k] and not resumable(k))
+
+
+def check_resume(saved: dict, new: dict, where: str) -> None:
+    """Raise ``ConfigError`` if the config ``new`` would resume the checkpoint written with
+    ``saved`` (in ``where``) on another trajectory."""
+    changed = trajectory_changes(saved, new)
+    if changed:
+        a, b = flatten(saved), flatten(new)
+        diff = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in changed[:6])
+        more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        raise ConfigError(f"{where} was written with another config ({diff}{more}); resuming would "
+                          f"train on another trajectory: use the same values or another --workdir.")
+
+
+def variant_options(variant: str, default: str, path: str) -> tuple[str, dict[str, str]]:
+    """A variant string 'head,key=value,...' (``get_config``'s argument) -> ``(head, options)``."""
+    parts = [p for p in (variant or default).split(",") if p]
+    bad = [p for p in parts[1:] if "=" not in p]
+    if not parts or bad:
+        raise ConfigError(f"variant {variant!r} of {path}: option {bad[0] if bad else ''!r} is not of "
+                          f"the form key=value; write e.g. {default},pack=4.")
+    return parts[0], dict(p.split("=", 1) for p in parts[1:])
+
+
 def validate(c: ml_collections.ConfigDict) -> None:
     """Raise ``ConfigError`` (one sentence naming the field) for an invalid core value."""
+    if not isinstance(c.seed, int) or not 0 <= c.seed < 2 ** 32:
+        raise ConfigError(f"config.seed={c.seed!r} must be an integer in [0, 2**32).")
+    for field in INT_TUPLE_FIELDS:
+        value = _get(c, field)
+        if value is not None:
+            positive_ints(field, value)
     positive("data.image_size", c.data.image_size, allow_zero=True)
     positive("data.prefetch", c.data.prefetch, allow_zero=True)
     if "optim" in c:

@@ -67,6 +67,11 @@ class Family:
     def source(self, split: str):
         raise NotImplementedError
 
+    def train_source(self):
+        """The training data the loop reads: ``source()``, or None when the phases draw
+        their real batches themselves (the loop then feeds placeholders, ``jgan.data.drawn``)."""
+        return self.source()
+
     def batch_multiple(self) -> int:
         """Each device's batch must be a multiple of this (PacGAN's pack)."""
         return 1

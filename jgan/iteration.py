@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.data import pipeline
+from jgan.data import drawn, pipeline
 from jgan.steps import Phases, Plan
 
 
@@ -28,10 +28,28 @@ def check_finite(step: int, metrics: dict[str, float], last_ckpt: int | None, ck
     if any metric is not finite."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
-        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact"
+        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact and finite"
                  if last_ckpt is not None else "no checkpoint had been written yet")
         raise DivergenceError(
             f"{who} diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+            f"{where}; lower the learning rates or change the loss and resume or restart.")
+
+
+@jax.jit
+def _all_finite(state) -> jax.Array:
+    """Whether every floating-point leaf of ``state`` is finite: one fused reduction."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
+def check_state_finite(state, step: int, last_ckpt: int | None, ckpt_dir: str, who: str = "training") -> None:
+    """Raise ``DivergenceError`` if ``state`` (on device; only a bool is fetched) holds a
+    NaN or inf, before it is checkpointed: every checkpoint written is finite."""
+    if not bool(_all_finite(state)):
+        where = (f"the last good checkpoint (step {last_ckpt}) in {ckpt_dir} is intact and finite"
+                 if last_ckpt is not None else "no checkpoint had been written yet")
+        raise DivergenceError(
+            f"{who} diverged: the state at step {step} holds NaN or inf parameters (not checkpointed); "
             f"{where}; lower the learning rates or change the loss and resume or restart.")
 
 
@@ -43,8 +61,11 @@ def interval_means(host: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
 
 def data_iterator(config: ml_collections.ConfigDict, source, seed: int, whole_batch: bool = False):
     """This process's grain iterator over ``source``, shuffled with ``seed`` (checkpointable):
-    of this process's rows of each global batch, or with ``whole_batch`` of all of them."""
+    of this process's rows of each global batch, or with ``whole_batch`` of all of them.
+    ``source`` None: placeholders for data the phases draw themselves (``jgan.data.drawn``)."""
     index, count = (0, 1) if whole_batch else (jax.process_index(), jax.process_count())
+    if source is None:
+        return drawn.placeholder_iterator(config.train.batch_size // count)
     dataset = pipeline.make_dataset(
         source, seed=seed, global_batch_size=config.train.batch_size,
         image_size=config.data.image_size, channels=config.data.channels,
@@ -106,7 +127,8 @@ def next_block(schedule, step: int, k_max: int, intervals: tuple[int, ...], step
 
 def block_batches(batches: list[dict], keys, k: int) -> dict:
     """``k * n`` host batches -> ``{key: [k, n, B, ...]}`` (iteration-major)."""
-    return {name: v.reshape(k, -1, *v.shape[1:]) for name, v in stack_batches(batches, keys).items()}
+    n = len(batches) // k
+    return {name: v.reshape(k, n, *v.shape[1:]) for name, v in stack_batches(batches, keys).items()}
 
 
 def run_block(phases: Phases, plan: Plan, k: int, state, reals: dict, seed_axis: bool = False):

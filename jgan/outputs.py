@@ -15,9 +15,29 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from typing import Callable, Sequence
 
 from jgan import viz
+
+
+class WorkdirError(OSError):
+    """The workdir cannot be written."""
+
+
+def prepare_workdir(workdir: str) -> None:
+    """Create ``workdir`` if needed and check that files can be written in it (before any
+    work); a problem is a ``WorkdirError`` sentence naming ``--workdir``."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".jgan_write_test_{socket.gethostname()}_{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        what = ("is a file, not a directory" if os.path.isfile(workdir) else
+                f"cannot be written ({e.strerror or e})")
+        raise WorkdirError(f"--workdir {workdir} {what}; pass a directory you can write to.") from None
 
 
 class Outputs:

@@ -20,19 +20,24 @@ from jgan.state import EVAL, stream_key
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """'3,7,9' or '0-15' or '0-3,8' -> list of ints (in order, ranges inclusive)."""
+    """'3,7,9' or '0-15' or '0-3,8' -> list of ints (in order, ranges inclusive), each in
+    [0, 2**31); anything else is a ``ValueError`` naming ``--seeds``."""
     seeds: list[int] = []
+    usage = "use non-negative integers and ranges, e.g. 0-15 or 3,7"
     for part in spec.split(","):
         part = part.strip()
         if not part:
             continue
-        if "-" in part[1:]:
-            lo, hi = part.split("-", 1)
-            seeds.extend(range(int(lo), int(hi) + 1))
-        else:
-            seeds.append(int(part))
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"--seeds={spec!r}: {part!r} is not a seed or a range of seeds; {usage}.")
+        if sep and int(hi) < int(lo):
+            raise ValueError(f"--seeds={spec!r}: the range {part!r} is empty; write it low-high, e.g. {hi}-{lo}.")
+        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     if not seeds:
-        raise ValueError(f"--seeds={spec!r} names no seed; use e.g. 0-15 or 3,7.")
+        raise ValueError(f"--seeds={spec!r} names no seed; {usage}.")
+    if max(seeds) >= 2 ** 31:
+        raise ValueError(f"--seeds={spec!r}: seeds must be below 2**31.")
     return seeds
 
 

@@ -46,7 +46,7 @@ from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.outputs import Outputs, eval_record, progress_bar
+from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar
 from jgan.process import setup_process
 from jgan.mesh import make_seed_mesh
 from jgan.steps import compile_phases
@@ -103,7 +103,7 @@ def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, flo
     setup_process(config)
     family = make_family(config)
     family.check_evaluator()
-    os.makedirs(workdir, exist_ok=True)
+    prepare_workdir(workdir)
     t0 = time.time()
     if config.study.vmap:
         results = _run_vmapped(config, workdir, seeds)
@@ -116,7 +116,23 @@ def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, flo
     return summarise(results)
 
 
+def _recorded_eval(seed_dir: str, step: int) -> dict[str, float] | None:
+    """The final evaluation of ``step`` already in ``seed_dir/metrics.jsonl`` (a rerun or a
+    resumed study), or None."""
+    from jgan.viz import read_jsonl
+
+    for r in read_jsonl(os.path.join(seed_dir, "metrics.jsonl")):
+        if r["step"] == step and any(k.startswith("eval/") for k in r):
+            return {k[len("eval/"):]: v for k, v in r.items() if k.startswith("eval/")}
+    return None
+
+
 def _final_eval(family, state, seed_dir: str, step: int) -> dict[str, float]:
+    """The seed's evaluation at ``step``, recorded once in its metrics.jsonl (a rerun reads
+    the record instead of writing it again)."""
+    recorded = _recorded_eval(seed_dir, step)
+    if recorded is not None:
+        return recorded
     result = family.evaluate(state, seed_dir)
     if jax.process_index() == 0:
         with open(os.path.join(seed_dir, "metrics.jsonl"), "a") as f:
@@ -158,10 +174,12 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     inits = [f.init_state() for f in families]
     state = phases.place_state(_stack(inits, inits[0]))
     is_main = jax.process_index() == 0
-    iters = [iteration.data_iterator(config, f.source(), s, whole_batch=True) for f, s in zip(families, seeds)]
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
-                        data_iterators=len(seeds))
+    iters = [iteration.data_iterator(config, f.train_source(), s, whole_batch=True) for f, s in zip(families, seeds)]
     config_dict = json.loads(config.to_json())
+    config_dict["study"]["seeds"] = list(seeds)  # resuming with other seeds is another study
+    train.check_resume_config(workdir, config_dict)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints,
+                        data_iterators=len(seeds), repair=True)
     if ckpt.latest_step() is not None:
         state, _ = ckpt.restore(state, iters)
     start = int(_replicated(mesh, state.step)[0])
@@ -202,6 +220,8 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
                     for i, out in enumerate(outs):
                         out.record(host[-1][0], {name: float(v[i]) for name, v in means.items()})
                 if save_now:
+                    iteration.check_state_finite(state, done, ckpt.latest_step(), ckpt.directory,
+                                                 who=f"the study of seeds {seeds}")
                     ckpt.save(done, state, iters, config_dict)
                 if stop_now:
                     interrupted = done

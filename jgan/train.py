@@ -23,13 +23,14 @@ import time
 import jax
 import ml_collections
 
-from jgan.checkpoint import Checkpointer
+from jgan.checkpoint import Checkpointer, saved_config
+from jgan.config import check_resume
 from jgan.experiment import build
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.iteration import (DivergenceError, block_batches, check_finite, data_iterator,  # noqa: F401
-                            event_intervals, expand_pending, interval_means, iteration_batches,
-                            next_block, run_block)
-from jgan.outputs import Outputs, eval_record, progress_bar, write_eval_summary
+from jgan.iteration import (DivergenceError, block_batches, check_finite, check_state_finite,  # noqa: F401
+                            data_iterator, event_intervals, expand_pending, interval_means,
+                            iteration_batches, next_block, run_block)
+from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar, write_eval_summary
 from jgan.process import setup_process
 
 
@@ -38,7 +39,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
     ``mesh``: the device mesh (default: every device of every process).
 
     SIGINT / SIGTERM (``jgan.interrupt``): the iteration in flight finishes, a checkpoint is
-    written at its step and ``Interrupted`` is raised; rerunning resumes bit for bit."""
+    written at its step and ``Interrupted`` is raised; rerunning resumes bit for bit.
+
+    Resuming refuses (``ConfigError``) a config that changes the trajectory of the saved run
+    (``jgan.config.RESUMABLE_FIELDS`` lists what may change); no checkpoint is written whose
+    state holds a NaN or inf (``DivergenceError``)."""
     t0 = time.time()
     setup_process(config)
     # after jax.distributed.initialize, which installs a SIGTERM handler of its own (preemption)
@@ -46,21 +51,33 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
         return _run(config, workdir, mesh, stop, t0)
 
 
+def check_resume_config(workdir: str, config_dict: dict) -> None:
+    """Refuse (``ConfigError``) to resume ``workdir``'s newest checkpoint with a config that
+    changes its trajectory; reads the files only (nothing is created)."""
+    found = saved_config(os.path.join(workdir, "checkpoints"))
+    if found is not None:
+        step, saved = found
+        check_resume(saved, config_dict, f"checkpoint {step} in {os.path.join(workdir, 'checkpoints')}")
+
+
 def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, float]:
+    config_dict = json.loads(config.to_json())
+    check_resume_config(workdir, config_dict)
     exp = build(config, mesh=mesh)
     family, t = exp.family, config.train
     if config.eval.every:
         family.check_evaluator()
     is_main = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
-
-    data_iter = data_iterator(config, family.source(), config.seed)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints)
-    config_dict = json.loads(config.to_json())
-
+    data_iter = data_iterator(config, family.train_source(), config.seed)
+    prepare_workdir(workdir)  # after every check of the config and data: a bad one creates nothing
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints, repair=True)
     state = exp.state
     if ckpt.latest_step() is not None:
-        state, _ = ckpt.restore(state, data_iter)
+        try:
+            state, _ = ckpt.restore(state, data_iter)
+        except BaseException:
+            ckpt.close()
+            raise
     start = int(state.step)
     if start >= t.steps:
         print(f"{config.name}: run in {workdir} already finished at step {start} "
@@ -114,6 +131,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
             if done % t.sample_every == 0 or done == t.steps:
                 family.write_grids(state, done, out)
             if save_now:  # before evaluating: a failing evaluation must not lose the checkpoint
+                check_state_finite(state, done, ckpt.latest_step(), ckpt.directory)
                 ckpt.save(done, state, data_iter, config_dict)
             if stop_now:
                 interrupted = done

@@ -219,3 +219,13 @@ def test_logged_scalars_are_means_over_the_logging_interval(tmp_path):
         for k in ("d_loss", "g_loss", "d_real_logit", "d_fake_logit", "g_grad_norm"):
             np.testing.assert_allclose(r[k], np.mean([e[k] for e in window]), rtol=1e-6, err_msg=k)
         assert r["d_loss"] != window[-1]["d_loss"]  # not just the last iteration's value
+
+
+def test_help_exits_0_and_step_help_names_every_mode_that_uses_it():
+    for flag in ("--helpshort", "--help"):
+        r = launch(flag)
+        assert r.returncode == 0, (flag, r.stderr[-500:])
+    out = launch("--helpshort").stdout
+    step_help = " ".join(out[out.index("--step:"):].split("(an integer)")[0].split())
+    for mode in ("eval", "sample", "interpolate"):
+        assert mode in step_help, step_help

@@ -180,8 +180,10 @@ def tfds_source(name: str, split: str, data_dir: str | None, image_key: str = "i
 
     try:
         builder = tfds.builder(name, data_dir=data_dir or None)
-    except Exception as e:  # unknown name, bad version, ...
-        raise DataError(f"data.name={name!r} is not a TFDS dataset this tfds can build ({e}).") from e
+    except Exception as e:  # unknown name, bad version, ... (the message lists the whole catalogue)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"data.name={name!r} is not a TFDS dataset this tfds can build ({first}); "
+                        f"check the name with `tfds build --help` or the TFDS catalogue.") from None
     try:
         source = builder.as_data_source(split=split)
     except Exception as e:
@@ -196,7 +198,10 @@ def tfds_source(name: str, split: str, data_dir: str | None, image_key: str = "i
                 f"TFDS dataset {name!r} under {builder.data_dir!r} is not in a random-access format; "
                 f"rebuild it with `tfds build {name} --file_format=array_record`.") from e
         raise DataError(f"data.split={split!r} of TFDS dataset {name!r} cannot be read ({e}).") from e
-    return _TfdsAdapter(source, image_key, label_key)
+    adapter = _TfdsAdapter(source, image_key, label_key)
+    feature = builder.info.features.get(label_key) if hasattr(builder.info.features, "get") else None
+    adapter.num_label_classes = getattr(feature, "num_classes", None)  # ClassLabel: labels in [0, K)
+    return adapter
 
 
 def _is_prepared(builder) -> bool:
@@ -207,7 +212,10 @@ def _is_prepared(builder) -> bool:
 
 
 class _TfdsAdapter:
-    """Maps TFDS examples to ``{'x': uint8 image, 'label': int32}`` (label -1 when absent)."""
+    """Maps TFDS examples to ``{'x': uint8 image, 'label': int32}`` (label -1 when absent).
+    ``num_label_classes``: K when the dataset declares its labels as a ClassLabel in [0, K)."""
+
+    num_label_classes: int | None = None
 
     def __init__(self, source, image_key: str, label_key: str):
         self.source, self.image_key, self.label_key = source, image_key, label_key

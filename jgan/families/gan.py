@@ -42,7 +42,7 @@ from jgan import conditioning, losses, optim, penalties, sampling, steps, viz
 from jgan.conditioning import (Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
                                split_output)
 from jgan.config import ConfigError, choice, positive
-from jgan.data import pipeline, sources
+from jgan.data import drawn, pipeline, sources
 from jgan.eval import evaluate as E
 from jgan.family import Family, Net
 from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
@@ -100,6 +100,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if not 0 <= c.model.discriminator.dropout < 1:
         raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
                           f"must be in [0, 1).")
+    if c.data.draw_in_step and c.data.source not in sources.TOY_MIXTURES:
+        raise ConfigError(f"config.data.draw_in_step=True draws 2D mixtures inside the step; data.source="
+                          f"{c.data.source!r} is not one of {sorted(sources.TOY_MIXTURES)}: set it to False.")
     choice("loss.name", c.loss.name, tuple(losses.OBJECTIVES))
     choice("loss.penalty", c.loss.penalty, tuple(penalties.PENALTIES))
     positive("loss.penalty_weight", c.loss.penalty_weight, allow_zero=True)
@@ -312,7 +315,9 @@ class GAN(Family):
         super().__init__(config)
         m = config.model
         self.cond = conditioning.from_config(config)
-        self.data_keys = ("x", "label") if self.cond.uses_data_labels else ("x",)
+        self.phase_keys = ("x", "label") if self.cond.uses_data_labels else ("x",)
+        self.in_step = bool(config.data.draw_in_step)  # real batches drawn in the phases
+        self.data_keys = ("x",) if self.in_step else self.phase_keys  # in-step: placeholders
         self.shape = data_shape(config)
         self.g_model = make_generator(m.generator, self.shape, m.conditioning, self.cond.num_classes)
         self.d_model = make_discriminator(m.discriminator, self.shape, m.pack, m.conditioning,
@@ -331,7 +336,14 @@ class GAN(Family):
 
     def phases(self):
         u = _Updates(self.g_model, self.d_model, self.objective, self.cond, self.config)
-        return {"critic": u.critic, "iteration": u.iteration}
+        phases = {"critic": u.critic, "iteration": u.iteration}
+        if self.in_step:
+            phases = {name: drawn.in_step_phase(self.config.data.source, fn, self.phase_keys)
+                      for name, fn in phases.items()}
+        return phases
+
+    def train_source(self):
+        return None if self.in_step else self.source()
 
     def schedule(self, step: int) -> list[tuple[str, int]]:
         t = self.config.train
@@ -344,15 +356,48 @@ class GAN(Family):
         d.split = split or d.split
         source = sources.make_source(d, self.config.seed)
         if self.cond.uses_data_labels:
-            labels = getattr(source, "labels", None)
-            labels = np.asarray([source[0]["label"]] if labels is None else labels)
-            bad = labels[(labels < 0) | (labels >= self.cond.num_classes)]
-            if bad.size:
-                raise sources.DataError(
-                    f"model.conditioning={self.config.model.conditioning!r} needs labels in [0, "
-                    f"model.num_classes={self.cond.num_classes}), but the data has label {int(bad[0])}; "
-                    f"use labelled data or set model.num_classes.")
+            self._check_labels(source)
         return source
+
+    def _check_labels(self, source) -> None:
+        """Every label ``source`` can yield is in [0, num_classes): its label array, else the
+        dataset's declared classes (TFDS ClassLabel), else every example's label."""
+        k, declared = self.cond.num_classes, getattr(source, "num_label_classes", None)
+        labels = getattr(source, "labels", None)
+        if labels is None and declared:
+            bad = np.array([declared - 1] if declared > k else [], np.int64)
+        else:
+            labels = np.asarray([source[i]["label"] for i in range(len(source))] if labels is None else labels)
+            bad = labels[(labels < 0) | (labels >= k)]
+        if bad.size:
+            raise sources.DataError(
+                f"model.conditioning={self.config.model.conditioning!r} needs labels in [0, "
+                f"model.num_classes={k}), but the data has label {int(bad.max() if declared else bad[0])}; "
+                f"use labelled data or set model.num_classes.")
+
+    def check_shapes(self) -> None:
+        """``ConfigError`` (naming the network) if G's samples are not of the data's shape or D
+        cannot take them; traced with ``jax.eval_shape``, nothing is computed."""
+        c, nets = self.config, self.nets()
+        data = (f"the data's shape {self.shape} (data.source={c.data.source!r}"
+                + (f", data.image_size={c.data.image_size}" if len(self.shape) == 3 else "") + ")")
+
+        def output(name: str):
+            net = nets[name]
+            return jax.eval_shape(lambda: net.module.init_with_output(
+                {"params": jax.random.key(0), "dropout": jax.random.key(0)}, *net.example_args, train=False)[0])
+
+        for name, field in (("g", "generator"), ("d", "discriminator")):
+            try:
+                out = output(name)
+            except Exception as e:  # flax / lax shape errors: the network cannot take this data
+                detail = " ".join(str(e).split())[:160]
+                raise ConfigError(f"config.model.{field}.name={c.model[field].name!r} does not fit {data} "
+                                  f"({type(e).__name__}: {detail}); choose a {field} for this data.") from None
+            if name == "g" and tuple(out.shape[1:]) != self.shape:
+                raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} generates "
+                                  f"samples of shape {tuple(out.shape[1:])}, not {data}; choose a generator "
+                                  f"for this data or change the data's size.")
 
     def batch_multiple(self) -> int:
         return self.config.model.pack
@@ -411,4 +456,6 @@ class GAN(Family):
 
 def make(config: ml_collections.ConfigDict) -> GAN:
     validate(config)
-    return GAN(config)
+    family = GAN(config)
+    family.check_shapes()
+    return family
