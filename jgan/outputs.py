@@ -90,7 +90,7 @@ class Outputs:
 
 # metrics where lower is better; the others (accuracy, PSNR, SSIM, IS, precision, recall,
 # modes, ...) are better higher. Baselines and counts have no "best".
-LOWER_IS_BETTER = ("fid", "kid", "l1", "modes/reverse_kl", "modes/kl")
+LOWER_IS_BETTER = ("fid", "kid", "l1", "cycle_l1", "modes/reverse_kl", "modes/kl")
 NO_BEST = ("copy_input/", "target/", "num_examples", "_std")
 
 
@@ -104,7 +104,8 @@ def eval_summary(records: list[dict]) -> dict[str, dict]:
         pts = [(r["step"], r[key]) for r in evals if key in r]
         entry = {"final": pts[-1][1], "final_step": pts[-1][0], "evaluations": len(pts)}
         if not any(tag in name for tag in NO_BEST):
-            pick = min if name in LOWER_IS_BETTER else max
+            lower = name in LOWER_IS_BETTER or name.rsplit("/", 1)[-1] in LOWER_IS_BETTER  # 'a2b/fid'
+            pick = min if lower else max
             step, value = pick(pts, key=lambda p: p[1])
             entry.update(best=value, best_step=step)
         out[name] = entry
