@@ -220,11 +220,16 @@ def test_resume_is_bit_exact_with_the_pools_and_four_devices_match_one(tmp_path)
     d = _final_state(cfg, tmp_path / "four", four)
     for name in a.nets:
         for path, u in traverse_util.flatten_dict(a.nets[name].params).items():
+            # Adam turns float-noise gradient differences into steps of up to ~lr on near-zero
+            # gradients: atol 1e-4 (half an Adam step); a device-dependent draw changes far more
             if path[-1] == "bias" and _normalised(name, path[0]):
                 continue  # instance norm removes it: its gradient is float noise, Adam's step +-lr
             np.testing.assert_allclose(u, traverse_util.flatten_dict(d.nets[name].params)[path],
-                                       rtol=2e-3, atol=2e-5, err_msg=f"{name} {path}")
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=2e-3, atol=2e-4), a.aux, d.aux)
+                                       rtol=2e-3, atol=1e-4, err_msg=f"{name} {path}")
+    for dom in "ab":  # the same images in the same slots (G's outputs, to G's float differences)
+        pa, pd = a.aux[f"pool_{dom}"], d.aux[f"pool_{dom}"]
+        assert int(pa["count"]) == int(pd["count"])
+        np.testing.assert_allclose(pa["images"], pd["images"], atol=2e-3)
 
 
 def _normalised(net: str, layer: str) -> bool:
