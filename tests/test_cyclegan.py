@@ -280,7 +280,7 @@ def test_quick_variant_through_launch_evaluates_both_directions(tmp_path, mnist_
     assert r.returncode == 0, r.stderr[-3000:]
     assert Image.open(r.stdout.split()[-1]).size == (6 * 30 + 2, 2 * 30 + 2)
     # a missing classifier is one line that names the command training it
-    r = launch(*args[:4], f"--config.eval.domain_classifiers.typeset={tmp_path / 'none'}",
+    r = launch(*args[:5], f"--config.eval.domain_classifiers.typeset={tmp_path / 'none'}",
                "--mode", "eval")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "experiments/classifier_typeset.py" in r.stderr and len(r.stderr.strip().splitlines()) == 1
