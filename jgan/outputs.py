@@ -111,7 +111,7 @@ class Outputs:
 
 # metrics where lower is better; the others (accuracy, PSNR, SSIM, IS, precision, recall,
 # modes, ...) are better higher. Baselines and counts have no "best".
-LOWER_IS_BETTER = ("fid", "kid", "l1", "modes/reverse_kl", "modes/kl")
+LOWER_IS_BETTER = ("fid", "kid", "l1", "cycle_l1", "modes/reverse_kl", "modes/kl")
 NO_BEST = ("copy_input/", "target/", "num_examples", "_std")
 
 
@@ -130,7 +130,8 @@ def better(name: str) -> str | None:
     and standard deviations (no "best")."""
     if any(tag in name for tag in NO_BEST):
         return None
-    return "lower" if name in LOWER_IS_BETTER else "higher"
+    lower = name in LOWER_IS_BETTER or name.rsplit("/", 1)[-1] in LOWER_IS_BETTER  # 'a2b/fid'
+    return "lower" if lower else "higher"
 
 
 def eval_summary(records: list[dict]) -> dict[str, dict]:

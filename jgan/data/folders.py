@@ -1,5 +1,6 @@
 """The pix2pix authors' aligned-folder layout (Isola et al. 2017; the published ``facades``,
-``cityscapes``, ``maps``, ``edges2shoes``... sets).
+``cityscapes``, ``maps``, ``edges2shoes``... sets), and the CycleGAN authors' unaligned one
+(``image_folder``: ``<path>/trainA/``, ``trainB/``, ``testA/``, ``testB/``, one domain each).
 
 ``<path>/<split>/`` holds images (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``, ``.webp``), each the
 two domains side by side, ``A | B``: the left half is A, the right half B (the published sets
@@ -102,3 +103,53 @@ def aligned_folder(path: str, split: str, *, image_size: int, channels: int,
             raise DataError(f"image {p} is {w} pixels wide, an odd width: expected A | B side by side.")
     return AlignedFolderSource(folder, files, image_size=int(image_size), channels=int(channels),
                                direction=direction)
+
+
+# ----------------------------------------------------------------------------- unaligned (CycleGAN)
+
+_UNALIGNED = ("<path>/trainA/, <path>/trainB/ (and testA/, testB/) of images, one folder per domain, "
+              "as the CycleGAN datasets are published")
+
+
+class ImageFolderSource:
+    """The images of one folder (one domain of the CycleGAN layout), sorted by name:
+    ``{'x': uint8 [h, w, channels] at the file's own size, 'label': int32 0}``; the pipeline
+    centre-crops and resizes them (``jgan.data.pipeline.preprocess_image``)."""
+
+    def __init__(self, folder: str, files: list[str], channels: int):
+        self.folder, self.files, self.channels = folder, files, channels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        path = os.path.join(self.folder, self.files[int(i)])
+        try:
+            with Image.open(path) as img:
+                x = np.asarray(img.convert("L" if self.channels == 1 else "RGB"), np.uint8)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}).") from e
+        return {"x": x.reshape(x.shape[0], x.shape[1], self.channels), "label": np.int32(0)}
+
+
+def image_folder(path: str, split: str, *, channels: int) -> ImageFolderSource:
+    """The images in ``path/split/`` (``split`` e.g. 'trainA', 'testB': the CycleGAN authors'
+    unaligned layout) as a source of ``{'x', 'label'}``. A missing or empty folder or an
+    unreadable image header is a ``DataError``."""
+    if channels not in (1, 3):
+        raise DataError(f"data.channels={channels} must be 1 or 3 for image folders.")
+    folder = os.path.join(os.path.expanduser(path), split)
+    if not os.path.isdir(folder):
+        raise DataError(f"no folder {folder}: an unpaired dataset is laid out as {_UNALIGNED}.")
+    files = sorted(f for f in os.listdir(folder)
+                   if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f)))
+    if not files:
+        raise DataError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); expected {_UNALIGNED}.")
+    for f in files:
+        p = os.path.join(folder, f)
+        try:
+            with Image.open(p):
+                pass
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise DataError(f"cannot read image {p} ({type(e).__name__}: {e}).") from e
+    return ImageFolderSource(folder, files, int(channels))

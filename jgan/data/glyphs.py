@@ -335,3 +335,27 @@ def glyph_images(font: str, split: str, *, image_size: int = 32, per_char: int =
     """Single-font renders ``{'x': uint8 [S, S, 1], 'label': int32}`` (for the glyph
     classifier); the same geometry as the ``'b'`` side of ``glyph_pairs`` with these arguments."""
     return _images(font, split, int(image_size), int(per_char), int(seed), str(chars), str(test_chars))
+
+
+def render_glyph(font: str, c: str, *, frac: float, shift: tuple[float, float], angle: float,
+                 size: int) -> np.ndarray:
+    """One glyph of ``c`` in ``font`` as ``uint8 [size, size]``, white on black: its ink scaled
+    so that the larger side is ``frac * size`` pixels (as in :func:`glyph_pairs`), rotated by
+    ``angle`` degrees counter-clockwise (bicubic, the canvas grown to hold it), centred and
+    moved by ``shift = (u, v)`` in ``[-1, 1]^2`` times the margin left around the rotated ink
+    (so it stays whole inside the image). Used for single renders with their own geometry
+    (``jgan.data.digits``' typeset digits); a character ``font`` lacks is a ``DataError``."""
+    ink = glyph_bitmap(font, c)
+    if ink is None:
+        _check_font(font, c)
+    g = _resized(ink, frac, size)
+    if angle:
+        g = _crop(np.asarray(Image.fromarray(g).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)))
+        if max(g.shape) > size:  # a wide glyph turned: shrink it back into the frame
+            g = _resized(g, 1.0, size)
+    out = np.zeros((size, size), np.uint8)
+    dy = round(shift[1] * ((size - g.shape[0]) // 2))
+    dx = round(shift[0] * ((size - g.shape[1]) // 2))
+    y0, x0 = (size - g.shape[0]) // 2 + dy, (size - g.shape[1]) // 2 + dx
+    out[y0:y0 + g.shape[0], x0:x0 + g.shape[1]] = g
+    return out

@@ -19,6 +19,8 @@ from PIL import Image
 
 from jgan.data.sources import DataError
 
+_ENDLESS = 2 ** 62  # stream positions of unpaired data (never reached)
+
 
 def preprocess_image(x: np.ndarray, *, image_size: int, channels: int) -> np.ndarray:
     """uint8 image ``[h, w, c]`` -> uint8 ``[image_size, image_size, channels]``.
@@ -90,7 +92,9 @@ def make_dataset(source: Sequence[dict[str, Any]], *, seed: int, global_batch_si
     or the source's keys, see :func:`load_batch`).
 
     Indices are shuffled and batched first and examples are read a batch at a time, which
-    keeps grain's per-element overhead off the training loop.
+    keeps grain's per-element overhead off the training loop. An unpaired source (one with
+    ``stream(seed)``, ``jgan.data.unpaired``) shuffles each domain itself: the batches are
+    then its stream positions ``[g*B, (g+1)*B)``, read as ``{'a', 'b'}``.
     """
     if global_batch_size % process_count:
         raise DataError(f"train.batch_size={global_batch_size} is not divisible by the "
@@ -99,6 +103,10 @@ def make_dataset(source: Sequence[dict[str, Any]], *, seed: int, global_batch_si
         raise DataError(f"the dataset has {len(source)} examples, fewer than "
                         f"train.batch_size={global_batch_size}.")
     local = global_batch_size // process_count
+    if hasattr(source, "stream"):  # unpaired domains shuffle themselves (jgan.data.unpaired)
+        ds = grain.MapDataset.range(_ENDLESS).batch(local, drop_remainder=True)[process_index::process_count]
+        return ds.map(functools.partial(load_batch, source.stream(seed), image_size=image_size,
+                                        channels=channels))
     ds = grain.MapDataset.range(len(source)).shuffle(seed=seed).repeat(None)
     ds = ds.batch(local, drop_remainder=True)[process_index::process_count]
     return ds.map(functools.partial(load_batch, source, image_size=image_size, channels=channels))

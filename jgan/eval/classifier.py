@@ -22,6 +22,11 @@ The MNIST classifier is trained automatically the first time digit evaluation ne
 on the machine then finds it there. ``experiments/classifier_mnist.py`` trains the same
 recipe explicitly into a workdir of one's choice.
 
+The same MNIST network trained on another digit domain of ``jgan.data.digits``
+(``data.source`` 'typeset_digits': digits rendered in matplotlib's fonts; 'sklearn_digits':
+scikit-learn's 8x8 digits upsampled; ``experiments/classifier_typeset.py``) reads the labels
+of CycleGAN's translations into that domain.
+
 Input convention: images ``[n, S, S, 1]`` float in [-1, 1] (the GAN output range), S = 28
 for MNIST, ``data.image_size`` for glyphs.
 
@@ -54,6 +59,7 @@ from jgan.outputs import progress_bar
 FEATURE_DIM = 128
 INFO_FILE = "classifier.json"
 MNIST_INFO = {"source": "mnist_subset", "num_classes": 10, "image_size": 28, "channels": 1}
+DIGIT_DOMAINS = ("typeset_digits", "sklearn_digits")  # jgan.data.digits' other domains
 
 
 class ClassifierError(ValueError):
@@ -220,11 +226,24 @@ def _glyph_data(config):
     return x_train, y_train, x_test, y_test, info
 
 
+def _digit_domain_data(config):
+    from jgan.data import digits
+
+    d = config.data
+    domain = {"typeset_digits": "typeset", "sklearn_digits": "sklearn"}[d.source]
+    kw = dict(typeset_train=d.get("num_train", 4500), typeset_test=d.get("num_test", 500),
+              sklearn_holdout=d.get("holdout", 300), seed=d.get("seed", 0))
+    train_src, test_src = (digits.digit_domain(domain, split, **kw) for split in ("train", "test"))
+    info = {**MNIST_INFO, "source": d.source}
+    return train_src.x, train_src.labels, test_src.x, test_src.labels, info
+
+
 def train_classifier(config, workdir: str) -> dict:
     """Train on the data of ``config.data``; report held-out accuracy.
 
     ``data.source`` 'mnist_subset' (the default when absent): split 'train' of the MNIST
-    subset, tested on its ``data.holdout`` digits. 'glyphs': renders of every character of
+    subset, tested on its ``data.holdout`` digits. 'typeset_digits' / 'sklearn_digits': the
+    'train' and 'test' splits of that ``jgan.data.digits`` domain. 'glyphs': renders of every character of
     ``data.chars`` in ``data.target_font`` (``data.per_char`` each, seed ``data.seed``), tested
     on ``data.test_per_char`` more (seed ``data.test_seed``).
 
@@ -238,9 +257,11 @@ def train_classifier(config, workdir: str) -> dict:
         x_train, y_train, x_test, y_test, info = _mnist_data(config)
     elif source == "glyphs":
         x_train, y_train, x_test, y_test, info = _glyph_data(config)
+    elif source in DIGIT_DOMAINS:
+        x_train, y_train, x_test, y_test, info = _digit_domain_data(config)
     else:
         raise ClassifierError(f"config.data.source={source!r}: a classifier trains on "
-                              f"'mnist_subset' or 'glyphs'.")
+                              f"'mnist_subset', 'glyphs', {', '.join(map(repr, DIGIT_DOMAINS))}.")
     to_float = lambda u8: u8.astype(np.float32) / 127.5 - 1.0  # noqa: E731
     x_train, x_test = to_float(x_train), to_float(x_test)
     size, channels = info["image_size"], info["channels"]

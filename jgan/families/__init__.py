@@ -9,7 +9,7 @@ import importlib
 
 from jgan.config import ConfigError
 
-FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix"}
+FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan"}
 
 
 def make(config):

@@ -44,3 +44,44 @@ def pix2pix(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.classifier_workdir = "runs/classifier_glyphs"
     c.eval.metrics = ("fid", "kid")
     return c
+
+
+def cyclegan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """CycleGAN (Zhu et al. 2017): unpaired translation A <-> B (``jgan.families.cyclegan``)."""
+    c.family = "cyclegan"
+    d = c.data
+    d.source = "digits"              # 'digits' (jgan.data.digits domains) | 'tfds' (cycle_gan/<name>) | 'folders'
+    d.domain_a = "mnist"             # digits: domain A, one of jgan.data.digits.DOMAINS
+    d.domain_b = "typeset"           # digits: domain B
+    d.split, d.eval_split = "train", "test"  # tfds / folders: <split>A, <split>B (trainA, testB, ...)
+    d.name = "cycle_gan/horse2zebra" # tfds: the dataset (prepared beforehand)
+    d.path = ""                      # folders: <path>/trainA/, trainB/, testA/, testB/
+    d.holdout = 500                  # digits, mnist: held-out MNIST digits (the test split)
+    d.typeset_train, d.typeset_test = 4500, 500  # digits, typeset: renders per split
+    d.sklearn_holdout = 300          # digits, sklearn: held-out digits
+    d.render_seed = 0                # digits, typeset: the renders' seed (fixed: every run sees the same data)
+    d.image_size, d.channels = 28, 1
+    d.load_size = 28                 # augmentation: resize to this, random crop back to image_size
+    d.flip = False                   # augmentation: random horizontal mirror
+    g = c.model.generator
+    g.name, g.width, g.norm = "resnet", 64, "instance"
+    g.num_blocks = 9                 # residual blocks (paper: 9 at 256 px, 6 at 128 px)
+    dd = c.model.discriminator
+    dd.name, dd.width, dd.norm = "patchgan", 64, "instance"
+    dd.n_layers = 3                  # PatchGAN depth: 3 = 70x70 patches (256 px)
+    c.loss.name = "lsgan"            # 'lsgan' (the paper's least squares) | 'non_saturating'
+    c.loss.cycle_weight = 10.0       # lambda of the cycle-consistency L1, both directions
+    c.loss.identity_weight = 0.5     # identity L1 weight, as a fraction of lambda (0 = off)
+    c.loss.pool_size = 50            # images per direction in D's history pool (0 = no pool)
+    for net in ("g", "d"):
+        c.optim[net].name, c.optim[net].lr = "adam", 2e-4
+        c.optim[net].b1, c.optim[net].b2 = 0.5, 0.999
+    c.train.batch_size = 1
+    c.train.d_steps = 1
+    c.eval.extractor = "classifier"  # digits: each target domain's classifier; 'inception' for RGB
+    c.eval.metrics = ("fid", "kid")
+    c.eval.domain_classifiers = ml_collections.ConfigDict({
+        "mnist": "runs/classifier_mnist",               # experiments/classifier_mnist.py
+        "typeset": "runs/classifier_typeset",           # experiments/classifier_typeset.py
+        "sklearn": "runs/classifier_typeset-sklearn"})  # experiments/classifier_typeset.py:sklearn
+    return c
