@@ -194,7 +194,7 @@ def test_sequential_study_records_each_final_evaluation_once(tmp_path):
     evals = [r for r in records if any(k.startswith("eval/") for k in r)]
     assert len(evals) == 1 and evals[0]["step"] == 3
     table = json.loads((tmp_path / "study.json").read_text())["per_seed"]["0"]
-    assert table == {k[len("eval/"):]: v for k, v in evals[0].items() if k != "step"}
+    assert table == {k[len("eval/"):]: v for k, v in evals[0].items() if k.startswith("eval/")}
 
 
 def test_resuming_a_vmapped_study_with_other_seeds_is_refused(tmp_path):
@@ -215,17 +215,17 @@ def test_no_checkpoint_holds_a_non_finite_state(tmp_path, monkeypatch):
     # The metrics of an iteration are computed before its last update: a state made NaN by
     # that update has finite metrics. Simulated: G's parameters become NaN at step 6 (the
     # last, a checkpoint step) after the phase returned finite metrics.
-    real = train.run_iteration
+    real = train.run_block
 
-    def nan_at_6(phases, plan, state, reals):
-        state, metrics = real(phases, plan, state, reals)
+    def nan_at_6(phases, plan, k, state, reals, **kw):
+        state, metrics = real(phases, plan, k, state, reals, **kw)
         if int(state.step) == 6:
             g = state.nets["g"]
             g = g.replace(params=jax.tree.map(lambda p: p * np.float32("nan"), g.params))
             state = state.replace(nets={**state.nets, "g": g})
         return state, metrics
 
-    monkeypatch.setattr(train, "run_iteration", nan_at_6)
+    monkeypatch.setattr(train, "run_block", nan_at_6)
     cfg = load_experiment("experiments/gan.py", "quick")
     with pytest.raises(train.DivergenceError, match=r"state at step 6 holds NaN.*checkpoint \(step 3\)"):
         train.run(cfg, str(tmp_path))
