@@ -109,6 +109,26 @@ def test_d_and_g_objectives_are_the_papers(setup):
     assert gp > 0 and d_cls > 0 and g_rec > 0
 
 
+def test_generator_sees_the_label_only_through_zero_padding(setup):
+    # A tiled label adds a spatial constant to the stem's output wherever the kernel does not
+    # overhang a zero border; instance norm removes constants: with reflection padding G(x, c)
+    # cannot depend on c, with zero padding (StarGAN's) it does.
+    from jgan.models.resnet_translator import ResnetGenerator
+    exp, batch = setup
+    fam, params = exp.family, jax.device_get(exp.state).nets["g"].params
+    x = jnp.asarray(batch["x"][:2])
+    eye = jnp.eye(fam.k)
+    outs = {}
+    for padding in ("zero", "reflect"):
+        g = ResnetGenerator(out_channels=1, width=4, num_blocks=1, padding=padding)
+        outs[padding] = [np.asarray(g.apply({"params": params}, jnp.asarray(_tile(np.asarray(x), np.tile(eye[j], (2, 1)))),
+                                            train=False)) for j in (0, 1)]
+    assert np.max(np.abs(outs["zero"][0] - outs["zero"][1])) > 1e-3
+    np.testing.assert_allclose(outs["reflect"][0], outs["reflect"][1], atol=1e-5)
+    got = fam.translate(jax.device_get(exp.state), batch["x"][:2], eye[1])
+    np.testing.assert_allclose(got, outs["zero"][1], atol=1e-5)
+
+
 def test_attribute_loss_and_targets_over_the_global_batch():
     fam = make_family(_quick("celeba"))  # builds without opening the data
     rng = np.random.default_rng(0)

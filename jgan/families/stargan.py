@@ -43,10 +43,14 @@ each network (D counts 5 updates per iteration, G one); the reference lowers bot
 ``lr / num_iters_decay`` every ``lr_update_step`` (1,000) iterations during the last
 ``num_iters_decay`` (100k), a staircase of the same line: here the line itself (deviation).
 
-Other deviations from the reference: the generator is CycleGAN's ResNet (reflection padding,
-3x3 stride-2 down/up-samplings, instance norm without affine parameters, biases), where
-StarGAN's has zero padding, 4x4 kernels, affine instance norm with running statistics and no
-biases; D's init is flax's default (see ``jgan.models.stargan``). Test-time translation uses
+The generator pads with zeros, as the reference: with CycleGAN's reflection padding the
+instance norm after the stem removes the tiled label entirely (``jgan.models.
+resnet_translator``); with zeros the label survives in the border band of the stem's 7x7
+kernel, the only way the reference's G (instance norm right after its first conv) sees it.
+
+Other deviations from the reference: the generator is otherwise CycleGAN's ResNet (3x3 stride-2
+down/up-samplings, instance norm without affine parameters, biases), where StarGAN's has 4x4
+kernels, affine instance norm with running statistics and no biases; D's init is flax's default (see ``jgan.models.stargan``). Test-time translation uses
 ``train=False`` (with instance norm the same function).
 
 Data: ``digits``: the ``jgan.data.digits`` domains ``data.domains`` (handwritten MNIST and
@@ -164,7 +168,7 @@ class StarGAN(Family):
         self.k = len(self.domains)
         self.shape = (d.image_size, d.image_size, d.channels)
         self.g_model = ResnetGenerator(out_channels=d.channels, width=g.width, num_blocks=g.num_blocks,
-                                       norm=g.norm)
+                                       norm=g.norm, padding="zero")
         self.d_model = StarGANDiscriminator(num_domains=self.k, n_layers=dd.n_layers, width=dd.width)
 
     # --- training
