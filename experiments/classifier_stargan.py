@@ -40,7 +40,8 @@ def get_config(variant: str | None = None):
     opts = variant.split(",") if variant else []
     for o in opts:
         if o not in ("digit", "quick"):
-            raise ValueError(f"unknown variant {variant!r} of experiments/classifier_stargan.py: use digit and/or quick")
+            raise ValueError(f"unknown variant {variant!r} of experiments/classifier_stargan.py: "
+                             f"use digit and/or quick")
     if "digit" in opts:
         c.data.target = "digit"
         c.train.steps = 800

@@ -121,8 +121,8 @@ def test_generator_sees_the_label_only_through_zero_padding(setup):
     outs = {}
     for padding in ("zero", "reflect"):
         g = ResnetGenerator(out_channels=1, width=4, num_blocks=1, padding=padding)
-        outs[padding] = [np.asarray(g.apply({"params": params}, jnp.asarray(_tile(np.asarray(x), np.tile(eye[j], (2, 1)))),
-                                            train=False)) for j in (0, 1)]
+        inputs = [jnp.asarray(_tile(np.asarray(x), np.tile(eye[j], (2, 1)))) for j in (0, 1)]
+        outs[padding] = [np.asarray(g.apply({"params": params}, inp, train=False)) for inp in inputs]
     assert np.max(np.abs(outs["zero"][0] - outs["zero"][1])) > 1e-3
     np.testing.assert_allclose(outs["reflect"][0], outs["reflect"][1], atol=1e-5)
     got = fam.translate(jax.device_get(exp.state), batch["x"][:2], eye[1])

@@ -50,7 +50,8 @@ kernel, the only way the reference's G (instance norm right after its first conv
 
 Other deviations from the reference: the generator is otherwise CycleGAN's ResNet (3x3 stride-2
 down/up-samplings, instance norm without affine parameters, biases), where StarGAN's has 4x4
-kernels, affine instance norm with running statistics and no biases; D's init is flax's default (see ``jgan.models.stargan``). Test-time translation uses
+kernels, affine instance norm with running statistics and no biases; D's init is flax's
+default (see ``jgan.models.stargan``). Test-time translation uses
 ``train=False`` (with instance norm the same function).
 
 Data: ``digits``: the ``jgan.data.digits`` domains ``data.domains`` (handwritten MNIST and
