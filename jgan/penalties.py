@@ -74,7 +74,14 @@ def wgan_gp(d_fn: DFn, real: jax.Array, fake: jax.Array, key: jax.Array, *,
     ``weight * E (||grad_x_hat D(x_hat)||_2 - target)^2`` (two-sided) at the interpolates of
     :func:`wgan_gp_interpolates`. ``real`` and ``fake`` must have the same shape; the critic must
     be per-example (no BatchNorm). Returns ``(penalty, grad_norms [N])``."""
-    x_hat = wgan_gp_interpolates(real, fake, key)
+    return wgan_gp_at(d_fn, wgan_gp_interpolates(real, fake, key), weight=weight, target=target)
+
+
+def wgan_gp_at(d_fn: DFn, x_hat: jax.Array, *, weight: float = 10.0,
+               target: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """WGAN-GP's ``weight * E (||grad D(x_hat)||_2 - target)^2`` at given points ``x_hat``
+    (for callers that draw the interpolation weights themselves, e.g. for the global batch).
+    Returns ``(penalty, grad_norms [N])``."""
     norms = _safe_sqrt(_squared_norms(input_gradients(d_fn, x_hat)))
     return weight * jnp.mean(jnp.square(norms - target)), norms
 

@@ -13,6 +13,10 @@ background is -1 after ``x / 127.5 - 1``), with a 'train' and a disjoint 'test' 
   fill about 20 of 28 pixels), rotated by an angle in ``+-TYPESET_ROTATION`` degrees and moved
   by up to ``TYPESET_SHIFT`` of the free margin. Draws from
   ``default_rng(SeedSequence([seed, split]))``: the splits are separate render streams;
+* ``'typeset:<font>'`` (e.g. ``'typeset:dejavu_serif_italic'``): the same renders in the one
+  font ``<font>`` of :func:`typeset_fonts` (StarGAN's typeset domains, one per font), drawn
+  from ``default_rng(SeedSequence([seed, split, 1 + index of the font]))`` so that two fonts'
+  renders do not share their sizes, positions and angles;
 * ``'sklearn'``: scikit-learn's 1,797 handwritten 8x8 digits (``sklearn.datasets.load_digits``,
   UCI optdigits, values 0-16), upsampled bilinearly to 20x20 and centred in 28x28 as MNIST's
   digits are; the last ``holdout`` of a class-stratified order are 'test'.
@@ -58,13 +62,20 @@ def _stratified(labels: np.ndarray, split: str, holdout: int, what: str) -> np.n
     raise DataError(f"{what}: split {split!r} is not 'train' or 'test'.")
 
 
-@functools.lru_cache(maxsize=4)
-def typeset_digits(split: str, num: int, seed: int = 0) -> ArraySource:
-    """``num`` rendered digits of ``split`` ('train' or 'test'; see the module docstring)."""
+@functools.lru_cache(maxsize=16)
+def typeset_digits(split: str, num: int, seed: int = 0, font: str | None = None) -> ArraySource:
+    """``num`` rendered digits of ``split`` ('train' or 'test'), in every font of
+    :func:`typeset_fonts` or in ``font`` alone (see the module docstring)."""
     if split not in ("train", "test"):
         raise DataError(f"typeset digits: split {split!r} is not 'train' or 'test'.")
+    entropy = [int(seed), glyphs.SPLITS[split]]
     fonts = typeset_fonts()
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), glyphs.SPLITS[split]]))
+    if font is not None:
+        if font not in fonts:
+            raise DataError(f"typeset digits: font {font!r} is not one of {', '.join(fonts)}.")
+        entropy.append(1 + fonts.index(font))
+        fonts = (font,)
+    rng = np.random.default_rng(np.random.SeedSequence(entropy))
     font_idx = rng.integers(len(fonts), size=num)
     u = rng.random((num, 4))
     lo, hi = TYPESET_SIZE
@@ -101,15 +112,24 @@ def sklearn_digits(split: str, holdout: int = 300) -> ArraySource:
     return ArraySource(x[idx], y[idx])
 
 
+def is_domain(name: str) -> bool:
+    """Whether ``name`` is a digit domain: one of :data:`DOMAINS` or ``'typeset:<font>'``."""
+    return name in DOMAINS or (name.startswith("typeset:") and name[len("typeset:"):] in typeset_fonts())
+
+
 def digit_domain(name: str, split: str, *, mnist_holdout: int = 500, typeset_train: int = 4500,
                  typeset_test: int = 500, sklearn_holdout: int = 300, seed: int = 0) -> ArraySource:
-    """The labelled source of digit domain ``name`` (one of :data:`DOMAINS`), split ``split``."""
+    """The labelled source of digit domain ``name`` (one of :data:`DOMAINS` or
+    ``'typeset:<font>'``), split ``split``."""
     if name == "mnist":
         if split not in ("train", "test"):
             raise DataError(f"MNIST digits: split {split!r} is not 'train' or 'test'.")
         return mnist_subset_split(split, mnist_holdout)
     if name == "typeset":
         return typeset_digits(split, typeset_train if split == "train" else typeset_test, seed)
+    if name.startswith("typeset:"):
+        return typeset_digits(split, typeset_train if split == "train" else typeset_test, seed,
+                              name[len("typeset:"):])
     if name == "sklearn":
         return sklearn_digits(split, sklearn_holdout)
-    raise DataError(f"digit domain {name!r} is not one of {', '.join(map(repr, DOMAINS))}.")
+    raise DataError(f"digit domain {name!r} is not one of {', '.join(map(repr, DOMAINS))} or 'typeset:<font>'.")

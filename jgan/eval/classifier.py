@@ -25,7 +25,9 @@ recipe explicitly into a workdir of one's choice.
 The same MNIST network trained on another digit domain of ``jgan.data.digits``
 (``data.source`` 'typeset_digits': digits rendered in matplotlib's fonts; 'sklearn_digits':
 scikit-learn's 8x8 digits upsampled; ``experiments/classifier_typeset.py``) reads the labels
-of CycleGAN's translations into that domain.
+of CycleGAN's translations into that domain. Over several domains at once (``data.source``
+'digit_domains', ``experiments/classifier_stargan.py``) it tells StarGAN's domains apart
+(``data.target='domain'``) or reads the digit in any of them (``'digit'``).
 
 Input convention: images ``[n, S, S, 1]`` float in [-1, 1] (the GAN output range), S = 28
 for MNIST, ``data.image_size`` for glyphs.
@@ -238,6 +240,28 @@ def _digit_domain_data(config):
     return train_src.x, train_src.labels, test_src.x, test_src.labels, info
 
 
+def _stargan_domains_data(config):
+    """``data.source='digit_domains'``: the 'train' / 'test' splits of the digit domains
+    ``data.domains`` together, labelled by domain (``data.target='domain'``: StarGAN's domain
+    classifier) or by digit (``'digit'``: one digit classifier over all the domains)."""
+    from jgan.data import digits
+
+    d = config.data
+    kw = dict(mnist_holdout=d.mnist_holdout, typeset_train=d.num_train, typeset_test=d.num_test,
+              sklearn_holdout=d.holdout, seed=d.seed)
+    if d.target not in ("domain", "digit"):
+        raise ClassifierError(f"config.data.target={d.target!r} is not 'domain' or 'digit'.")
+    out = []
+    for split in ("train", "test"):
+        parts = [digits.digit_domain(name, split, **kw) for name in d.domains]
+        out.append(np.concatenate([p.x for p in parts]))
+        out.append(np.concatenate([np.full(len(p), i, np.int32) if d.target == "domain" else p.labels
+                                   for i, p in enumerate(parts)]).astype(np.int32))
+    info = {**MNIST_INFO, "source": "digit_domains", "target": d.target, "domains": list(d.domains),
+            "num_classes": len(d.domains) if d.target == "domain" else 10}
+    return (*out, info)
+
+
 def train_classifier(config, workdir: str) -> dict:
     """Train on the data of ``config.data``; report held-out accuracy.
 
@@ -259,9 +283,11 @@ def train_classifier(config, workdir: str) -> dict:
         x_train, y_train, x_test, y_test, info = _glyph_data(config)
     elif source in DIGIT_DOMAINS:
         x_train, y_train, x_test, y_test, info = _digit_domain_data(config)
+    elif source == "digit_domains":
+        x_train, y_train, x_test, y_test, info = _stargan_domains_data(config)
     else:
         raise ClassifierError(f"config.data.source={source!r}: a classifier trains on "
-                              f"'mnist_subset', 'glyphs', {', '.join(map(repr, DIGIT_DOMAINS))}.")
+                              f"'mnist_subset', 'glyphs', {', '.join(map(repr, DIGIT_DOMAINS))}, 'digit_domains'.")
     to_float = lambda u8: u8.astype(np.float32) / 127.5 - 1.0  # noqa: E731
     x_train, x_test = to_float(x_train), to_float(x_test)
     size, channels = info["image_size"], info["channels"]

@@ -9,7 +9,8 @@ import importlib
 
 from jgan.config import ConfigError
 
-FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan"}
+FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan",
+            "stargan": "jgan.families.stargan"}
 
 
 def make(config):

@@ -85,3 +85,44 @@ def cyclegan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         "typeset": "runs/classifier_typeset",           # experiments/classifier_typeset.py
         "sklearn": "runs/classifier_typeset-sklearn"})  # experiments/classifier_typeset.py:sklearn
     return c
+
+
+# StarGAN's digit domains: handwritten, and typeset in three distinct fonts
+STARGAN_DIGIT_DOMAINS = ("mnist", "typeset:dejavu_sans_bold", "typeset:dejavu_serif_italic", "typeset:dejavu_sans_mono")
+CELEBA_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")  # the paper's five
+
+
+def stargan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """StarGAN (Choi et al. 2018): one G(x, c) over several domains (``jgan.families.stargan``)."""
+    c.family = "stargan"
+    d = c.data
+    d.source = "digits"              # 'digits' (jgan.data.digits domains) | 'tfds' (celeb_a attributes)
+    d.domains = STARGAN_DIGIT_DOMAINS  # digits: the domains (mnist, sklearn, typeset, typeset:<font>)
+    d.name = "celeb_a"               # tfds: the dataset (prepared beforehand)
+    d.attributes = CELEBA_ATTRIBUTES  # tfds: the binary attributes that are the labels
+    d.exclusive = CELEBA_ATTRIBUTES[:3]  # tfds: attributes of which one is set (hair colour) in grids
+    d.split, d.eval_split = "train", "test"
+    d.holdout = 500                  # digits, mnist: held-out MNIST digits (the test split)
+    d.typeset_train, d.typeset_test = 4500, 500  # digits, typeset: renders per split and font
+    d.sklearn_holdout = 300          # digits, sklearn: held-out digits
+    d.render_seed = 0                # digits, typeset: the renders' seed
+    d.image_size, d.channels = 28, 1
+    d.flip = False                   # random horizontal mirror (CelebA: True)
+    g = c.model.generator
+    g.name, g.width, g.norm = "resnet", 64, "instance"
+    g.num_blocks = 6                 # residual blocks (paper: 6 at 128 px)
+    dd = c.model.discriminator
+    dd.name, dd.width = "stargan", 64
+    dd.n_layers = 6                  # stride-2 convs (the reference's repeat_num; 6 at 128 px)
+    c.loss.cls_weight = 1.0          # lambda_cls
+    c.loss.rec_weight = 10.0         # lambda_rec
+    c.loss.gp_weight = 10.0          # lambda_gp
+    for net in ("g", "d"):
+        c.optim[net].name, c.optim[net].lr = "adam", 1e-4
+        c.optim[net].b1, c.optim[net].b2 = 0.5, 0.999
+    c.train.batch_size = 16
+    c.train.d_steps = 5              # n_critic: D updates per G update
+    c.eval.metrics = ("fid", "kid")
+    c.eval.domain_classifier = "runs/classifier_stargan"        # experiments/classifier_stargan.py
+    c.eval.digit_classifier = "runs/classifier_stargan-digit"   # experiments/classifier_stargan.py:digit
+    return c

@@ -22,6 +22,13 @@ no affine parameters, no running statistics; 'batch'; 'none'). Biases as the ref
 with 'batch' except the head. The reference's optional dropout in the blocks (``--no_dropout``
 is CycleGAN's default) is left out. Init: kernels N(0, 0.02), biases 0.
 
+``padding='zero'`` pads with zeros instead of reflecting (StarGAN's generator). It matters for
+a conditional input: a spatially constant input channel (StarGAN's tiled label) adds a
+constant to every position of the stem's output when the padding reflects, and the instance
+norm right after removes it, so the label cannot reach the output at all; with zero padding
+its contribution differs in the border band the kernel overhangs, which survives the norm
+(that band is how the reference's StarGAN sees the label).
+
 Parameter count (``width`` 64, 3 -> 3 channels, instance norm, 9 blocks): 11,378,179, the
 reference's printed "Total number of parameters : 11.378 M" for ``resnet_9blocks``.
 """
@@ -55,6 +62,7 @@ class ResnetGenerator(nn.Module):
     num_blocks: int = 9
     norm: str = "instance"  # 'instance' | 'batch' | 'none'
     axis_name: str | None = DATA
+    padding: str = "reflect"  # 'reflect' (CycleGAN) | 'zero' (StarGAN)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -64,27 +72,31 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"norm {self.norm!r} is not one of {', '.join(map(repr, NORMS))}")
         if x.shape[1] % 4 or x.shape[2] % 4:
             raise ValueError(f"ResnetGenerator needs sides divisible by 4, got {x.shape[1]}x{x.shape[2]}")
+        if self.padding not in ("reflect", "zero"):
+            raise ValueError(f"padding {self.padding!r} is not 'reflect' or 'zero'")
         bias = self.norm != "batch"
+        pad = reflect_pad if self.padding == "reflect" else (
+            lambda h, p: jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0))))
         norm = lambda name: translation_norm(self.norm, self.axis_name, name=name)  # noqa: E731
 
         def conv(h, features, k, stride, name, pad="VALID"):
             return Conv(features, (k, k), strides=(stride, stride), padding=pad, use_bias=bias,
                         kernel_init=DCGAN_INIT, name=name)(h)
 
-        h = conv(reflect_pad(x, 3), self.width, 7, 1, "stem")
+        h = conv(pad(x, 3), self.width, 7, 1, "stem")
         h = nn.relu(norm("stem_norm")(h, train))
         for i in range(2):
             h = conv(h, self.width * 2 ** (i + 1), 3, 2, f"down{i}", pad=((1, 1), (1, 1)))
             h = nn.relu(norm(f"down{i}_norm")(h, train))
         for b in range(self.num_blocks):
-            r = conv(reflect_pad(h, 1), 4 * self.width, 3, 1, f"block{b}_conv0")
+            r = conv(pad(h, 1), 4 * self.width, 3, 1, f"block{b}_conv0")
             r = nn.relu(norm(f"block{b}_norm0")(r, train))
-            r = conv(reflect_pad(r, 1), 4 * self.width, 3, 1, f"block{b}_conv1")
+            r = conv(pad(r, 1), 4 * self.width, 3, 1, f"block{b}_conv1")
             h = h + norm(f"block{b}_norm1")(r, train)
         for i in range(2):
             h = ConvTranspose(self.width * 2 ** (1 - i), (3, 3), strides=(2, 2), padding=_UP_PAD,
                               use_bias=bias, kernel_init=DCGAN_INIT, name=f"up{i}")(h)
             h = nn.relu(norm(f"up{i}_norm")(h, train))
         h = Conv(self.out_channels, (7, 7), padding="VALID", use_bias=True, kernel_init=DCGAN_INIT,
-                 name="head")(reflect_pad(h, 3))
+                 name="head")(pad(h, 3))
         return jnp.tanh(h)
