@@ -126,6 +126,8 @@ def small_loop_config(model: str, intervals: int, iterations_per_call: int | Non
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     c = mod.get_config(variant)
+    if model == "gan_mnist":  # the peer's D: dropout 0.2 on the input and the hidden layers
+        c.model.discriminator.dropout, c.model.discriminator.input_dropout = 0.2, -1.0
     if iterations_per_call:
         c.train.iterations_per_call = iterations_per_call
     c.train.steps = c.train.log_every * (intervals + 1)

@@ -45,6 +45,7 @@ def get_config(variant: str | None = None):
         c.model.discriminator.hidden = (240,)
         c.model.discriminator.pieces = 4
         c.model.discriminator.dropout = 0.5
+        c.train.iterations_per_call = 50  # MLP iterations: 50 per compiled call, same bits as 1
     c.loss.name = "non_saturating"
     for net in ("g", "d"):
         c.optim[net].name = "adam"
@@ -68,6 +69,7 @@ def get_config(variant: str | None = None):
         c.model.generator.width = c.model.discriminator.width = 8
         c.train.batch_size = 20
         c.train.steps = 6
+        c.train.iterations_per_call = 1
         c.train.num_samples = 20
         c.train.log_every = c.train.sample_every = c.train.checkpoint_every = 3
         c.eval.num_samples = 200

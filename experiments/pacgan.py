@@ -42,6 +42,7 @@ def get_config(variant: str | None = None):
     c.train.batch_size = 100 * c.model.pack  # 100 packs of m samples per update
     c.train.d_steps = 1
     c.train.steps = 20_000
+    c.train.iterations_per_call = 50  # MLP iterations: 50 per compiled call, same bits as 1
     c.train.log_every = 200
     c.train.sample_every = 2000
     c.train.checkpoint_every = 5000
@@ -54,6 +55,7 @@ def get_config(variant: str | None = None):
         c.model.discriminator.hidden = (16,)
         c.train.batch_size = 48  # 4 test devices x any pack in 1..4
         c.train.steps = 6
+        c.train.iterations_per_call = 1
         c.train.log_every = c.train.sample_every = c.train.checkpoint_every = c.eval.every = 3
     elif data not in ("grid25", "ring8"):
         raise ValueError(f"unknown variant {variant!r} of experiments/pacgan.py: use grid25, ring8 "

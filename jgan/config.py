@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ml_collections
 
-FEATURE_METRICS = ("fid", "kid", "precision_recall", "density_coverage", "is")
+FEATURE_METRICS = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
 MODE_METRICS = ("modes",)
 
 
@@ -84,7 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.discriminator.hidden = (240, 240)  # mlp: hidden layer sizes
     c.model.discriminator.cond_input_units = ()  # concat cGAN: (a, b) = maxout layers for x and y first
     c.model.discriminator.pieces = 5           # mlp: maxout pieces (1 = LeakyReLU)
-    c.model.discriminator.dropout = 0.0        # mlp: dropout rate on input and hidden layers
+    c.model.discriminator.dropout = 0.0        # mlp: dropout rate on hidden layers (and input, see next)
+    c.model.discriminator.input_dropout = -1.0  # mlp: dropout rate on the input (< 0: the same as dropout)
     c.model.discriminator.spectral_norm = True  # sngan_cnn/resnet: spectral normalisation
     c.model.discriminator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size
 
@@ -133,7 +134,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0                 # iterations between evaluations while training (0 = off)
-    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is")  # toy data: modes
+    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")  # toy data: modes
     c.eval.num_samples = 5000        # generated samples per evaluation (fixed evaluation noise)
     c.eval.num_real = 4500           # real examples for the reference features (cached)
     c.eval.extractor = "auto"        # 'auto' (by data.source) | 'classifier' (eval.classifier_workdir) | 'inception'
@@ -238,6 +239,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
             for f in ("b1", "b2", "decay", "momentum"):
                 if not 0 <= o[f] < 1:
                     raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
+    d = c.model.discriminator if "model" in c and "discriminator" in c.model else {}
+    for f in ("dropout", "input_dropout"):
+        if f in d and not (0 <= d[f] < 1 or (f == "input_dropout" and d[f] < 0)):
+            raise ConfigError(f"config.model.discriminator.{f}={d[f]!r} must be in [0, 1)"
+                              f"{' (or < 0: the same as dropout)' if f == 'input_dropout' else ''}.")
     positive("eval.every", c.eval.every, allow_zero=True)
     positive("eval.num_samples", c.eval.num_samples)
     positive("eval.num_real", c.eval.num_real)

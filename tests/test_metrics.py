@@ -330,3 +330,19 @@ def test_is_matches_reference_code():
 def test_is_rejects_logits_passed_as_probabilities():
     with pytest.raises(ValueError):
         M.inception_score(np.random.default_rng(0).standard_normal((20, 5)), from_logits=False)
+
+
+def test_class_statistics_match_a_hand_computation():
+    # top probabilities: ~1.0, e/(e+2) = 0.576, ~0.987, e^0.5/(e^0.5+2) = 0.452; classes 0, 0, 1, 2
+    logits = np.array([[10.0, 0, 0], [1.0, 0, 0], [0, 5.0, 0], [0, 0, 0.5]])
+    got = M.class_statistics(logits, threshold=0.9)
+    h = np.array([0.5, 0.25, 0.25])
+    assert got["confident"] == 0.5
+    np.testing.assert_allclose(got["class_kl"], np.sum(h * np.log(h / (1 / 3))), rtol=1e-12)
+    assert (got["class_min"], got["class_max"]) == (0.25, 0.5)
+    assert M.class_statistics(logits, threshold=0.5)["confident"] == 0.75
+    # the bounds: a balanced histogram has KL 0; one class for every sample has KL log(classes)
+    assert M.class_statistics(np.eye(4) * 9)["class_kl"] == 0.0
+    one = M.class_statistics(np.tile([0.0, 3.0, 0.0, 0.0], (5, 1)))
+    np.testing.assert_allclose(one["class_kl"], np.log(4), rtol=1e-12)
+    assert (one["class_min"], one["class_max"], one["confident"]) == (0.0, 1.0, 0.0)

@@ -8,8 +8,10 @@ on fixed evaluation latents), never a generator. What is measured depends on the
   to uniform over modes) on ``eval.num_samples`` (2,500) samples.
 * ``mnist_subset``: features of jgan's MNIST classifier (``eval.classifier_workdir``; by
   default the one of the project cache, trained there automatically on first use): FID,
-  KID, precision/recall, density/coverage against the training digits, and the
-  classifier's IS-style score.
+  KID, precision/recall, density/coverage against the training digits, the
+  classifier's IS-style score, and how it reads the samples (``classes``: the share it
+  classifies with confidence >= 0.9, the predicted-class histogram's KL to uniform and its
+  rarest and commonest class frequencies).
 * ``tfds`` RGB data: pool3 features and logits of the FID Inception-v3
   (``eval.inception_weights``): FID, KID, precision/recall, density/coverage, IS.
 * ``stacked_mnist``: the mode metrics of Stacked MNIST (Metz et al. 2017; PacGAN): jgan's
@@ -312,6 +314,8 @@ def feature_metrics(wanted, real_f, fake_f, fake_logits, seed: int) -> dict[str,
         out["density"], out["coverage"] = M.density_coverage(real_f, fake_f, k=5)
     if "is" in wanted:
         out["is"], out["is_std"] = M.inception_score(fake_logits, from_logits=True, splits=10)
+    if "classes" in wanted:
+        out.update(M.class_statistics(fake_logits))
     return out
 
 

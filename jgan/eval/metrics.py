@@ -47,6 +47,7 @@ __all__ = [
     "precision_recall",
     "density_coverage",
     "inception_score",
+    "class_statistics",
 ]
 
 
@@ -426,3 +427,27 @@ def inception_score(predictions, *, from_logits: bool, splits: int = 10) -> tupl
         scores.append(np.exp(np.mean(np.sum(terms, axis=1))))
     scores = np.asarray(scores)
     return float(scores.mean()), float(scores.std())
+
+
+def class_statistics(logits, *, threshold: float = 0.9) -> dict[str, float]:
+    """How a classifier reads generated samples: are they confidently *some* class, and are
+    the classes as frequent as in the (class-balanced) data?
+
+    Args:
+      logits: [n, classes] classifier logits of n samples.
+      threshold: a sample is ``confident`` when its top softmax probability is >= this.
+
+    Returns ``{'confident': share of confident samples, 'class_kl': KL(h || uniform) in nats
+    of the histogram h of predicted (argmax) classes (0 for a uniform histogram, log(classes)
+    when every sample gets one class), 'class_min' / 'class_max': the frequency of the rarest
+    and the commonest predicted class}`` (uniform: both 1/classes).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"logits must be [n, classes], got shape {z.shape}")
+    p_top = np.exp(np.max(_log_softmax(z), axis=1))
+    h = np.bincount(np.argmax(z, axis=1), minlength=z.shape[1]) / len(z)
+    nz = h > 0
+    return {"confident": float(np.mean(p_top >= threshold)),
+            "class_kl": float(np.sum(h[nz] * np.log(h[nz] * z.shape[1]))),
+            "class_min": float(h.min()), "class_max": float(h.max())}

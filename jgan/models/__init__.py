@@ -38,7 +38,8 @@ def _dis_mnist(cfg, shape):
 
 
 def _dis_mlp(cfg, shape):
-    return MLPDiscriminator(hidden=tuple(cfg.hidden), pieces=cfg.pieces, dropout=cfg.dropout)
+    return MLPDiscriminator(hidden=tuple(cfg.hidden), pieces=cfg.pieces, dropout=cfg.dropout,
+                            input_dropout=cfg.get("input_dropout", -1.0))
 
 
 def _gen_sngan_cnn(cfg, shape):

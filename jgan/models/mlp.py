@@ -49,12 +49,15 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (flattened) -> [dropout] -> Maxout(h, pieces) (or LeakyReLU 0.2 Dense when
-    ``pieces`` is 1) for each h in ``hidden``, each followed by dropout -> Dense(1)."""
+    """x (flattened) -> [dropout at ``input_dropout``] -> Maxout(h, pieces) (or LeakyReLU 0.2
+    Dense when ``pieces`` is 1) for each h in ``hidden``, each followed by dropout at
+    ``dropout`` -> Dense(1). Goodfellow et al.'s reference (goodfeli/adversarial mnist.yaml)
+    drops D's input at 0.2 and its hidden layers at 0.5."""
 
     hidden: Sequence[int] = (240, 240)
     pieces: int = 5
-    dropout: float = 0.0  # dropout rate on the input and every hidden layer
+    dropout: float = 0.0  # dropout rate on every hidden layer (and the input when input_dropout < 0)
+    input_dropout: float = -1.0  # dropout rate on the input; < 0: the same as ``dropout``
     head: bool = True     # False: return the last hidden layer [N, hidden[-1]]
     keep_tail: int = 0    # the last keep_tail input features skip input dropout (a cGAN's label)
     axis_name: str | None = DATA
@@ -62,11 +65,12 @@ class MLPDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
+        rate = self.dropout if self.input_dropout < 0 else self.input_dropout
         if self.keep_tail:
-            head = nn.Dropout(self.dropout, deterministic=not train)(x[:, :-self.keep_tail])
+            head = nn.Dropout(rate, deterministic=not train)(x[:, :-self.keep_tail])
             x = jnp.concatenate([head, x[:, -self.keep_tail:]], -1)
         else:
-            x = nn.Dropout(self.dropout, deterministic=not train)(x)
+            x = nn.Dropout(rate, deterministic=not train)(x)
         for h in self.hidden:
             x = Maxout(h, self.pieces)(x) if self.pieces > 1 else nn.leaky_relu(nn.Dense(h)(x), 0.2)
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
