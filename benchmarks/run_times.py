@@ -39,7 +39,7 @@ from jgan.families import make  # noqa: E402
 from jgan.iteration import iteration_batches  # noqa: E402
 
 EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "sngan", "pacgan", "stacked_mnist", "cgan", "acgan",
-               "projection", "infogan", "pix2pix", "cyclegan")
+               "projection", "infogan", "pix2pix", "cyclegan", "stargan")
 
 
 def load(name: str):

@@ -15,8 +15,9 @@ size, position and small rotation (4,500 / 500; ``jgan.data.digits``). 28x28 gre
 width 16 and 3 blocks, PatchGAN with 2 layers (34x34 patches) and width 32, batch 8, 3,000
 iterations (half constant, half decaying; 34 min measured on 2 cores shared with other jobs, ~20 min
 at the best logged rate, 2.6 it/s). Evaluated on the held-out digits of both domains
-every 500 iterations: label preservation read by the target domain's classifier (train them
-first), FID/KID in its features, cycle L1. ``digits_sklearn``: B = scikit-learn's 8x8 digits.
+every 500 iterations: label preservation read by the target domain's classifier (train the
+typeset one once with the command below; the MNIST one trains itself on first use), FID/KID
+in its features, cycle L1. ``digits_sklearn``: B = scikit-learn's 8x8 digits.
 
 ``horse2zebra`` (and ``apple2orange``, ``summer2winter_yosemite``, ``monet2photo``,
 ``cezanne2photo``, ``ukiyoe2photo``, ``vangogh2photo``, ``maps``, ``cityscapes``,
@@ -26,8 +27,7 @@ max(|A|, |B|) iterations (1,334 for horse2zebra), Inception FID/KID. An accelera
 ``folder,epoch=N``: the same on ``data.path/{trainA,trainB,testA,testB}``, N = max(|trainA|,
 |trainB|) (default 1,334).
 
-    python launch.py --config experiments/classifier_mnist.py      # once: the evaluators
-    python launch.py --config experiments/classifier_typeset.py
+    python launch.py --config experiments/classifier_typeset.py    # once: the typeset evaluator
     python launch.py --config experiments/cyclegan.py
     python launch.py --config experiments/cyclegan.py:horse2zebra --config.data.data_dir=DIR
     python launch.py --config experiments/cyclegan.py:folder,epoch=1334 --config.data.path=~/data/h2z

@@ -81,7 +81,7 @@ def cyclegan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.extractor = "classifier"  # digits: each target domain's classifier; 'inception' for RGB
     c.eval.metrics = ("fid", "kid")
     c.eval.domain_classifiers = ml_collections.ConfigDict({
-        "mnist": "runs/classifier_mnist",               # experiments/classifier_mnist.py
+        "mnist": "",  # '' = the MNIST classifier of the project cache, trained on first use
         "typeset": "runs/classifier_typeset",           # experiments/classifier_typeset.py
         "sklearn": "runs/classifier_typeset-sklearn"})  # experiments/classifier_typeset.py:sklearn
     return c

@@ -400,6 +400,8 @@ class CycleGAN(Family):
         workdir = c.eval.domain_classifiers[name]
         command = (f"`python launch.py --config {CLASSIFIER_COMMANDS[name]} --workdir {workdir}`")
         try:
+            if not workdir and name == "mnist":  # the project cache's, trained on first use
+                workdir = classifier.cached_mnist_classifier_dir()
             model, variables = classifier.load_classifier(workdir)
         except classifier.ClassifierError as e:
             raise EvalError(f"eval.domain_classifiers.{name}={workdir!r} holds no classifier of the {name} "
