@@ -98,19 +98,33 @@ def write_table(workdir: str, config, results: dict[int, dict[str, float]], info
     return text
 
 
+def _finished_study(workdir: str, config, seeds: list[int]) -> dict:
+    """The ``study.json`` of this study when it already holds its final results (a rerun of
+    a finished study), else ``{}``."""
+    try:
+        with open(os.path.join(workdir, "study.json")) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    same = old.get("train.steps") == config.train.steps and old.get("seeds") == list(seeds)
+    return old if same else {}
+
+
 def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, float]]:
     """Train and evaluate ``seeds``; returns the summary (see module doc)."""
     setup_process(config)
     family = make_family(config)
     family.check_evaluator()
     prepare_workdir(workdir)
+    previous = _finished_study(workdir, config, seeds)
     t0 = time.time()
     if config.study.vmap:
         results = _run_vmapped(config, workdir, seeds)
     else:
         results = _run_sequential(config, workdir, seeds)
+    # wall time of the invocation that trained to the end; rerunning a finished study keeps it
     info = {"vmap": bool(config.study.vmap), "train.steps": config.train.steps,
-            "wall_seconds": round(time.time() - t0, 1)}
+            "wall_seconds": previous.get("wall_seconds", round(time.time() - t0, 1))}
     if jax.process_index() == 0:
         print(write_table(workdir, config, results, info))
     return summarise(results)

@@ -187,9 +187,12 @@ def test_resume_with_another_trajectory_is_refused_and_nothing_is_overwritten(ov
 def test_sequential_study_records_each_final_evaluation_once(tmp_path):
     args = ["--config", "experiments/pacgan.py:quick", "--seeds", "1", "--config.study.vmap=False",
             "--config.train.steps=3", "--workdir", str(tmp_path)]
+    walls = []
     for _ in range(2):  # the second run finds the study finished
         r = launch(*args)
         assert r.returncode == 0, r.stderr[-3000:]
+        walls.append(json.loads((tmp_path / "study.json").read_text())["wall_seconds"])
+    assert walls[1] == walls[0]  # the finished study's time is kept, not the rerun's
     records = [json.loads(ln) for ln in (tmp_path / "seed_0" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if any(k.startswith("eval/") for k in r)]
     assert len(evals) == 1 and evals[0]["step"] == 3
