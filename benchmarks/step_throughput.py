@@ -150,6 +150,15 @@ def run_small_loop(model: str, intervals: int, iterations_per_call: int | None) 
     return [1e3 / r for r in rates[1:] if r]
 
 
+def torch_round(worker, args, model: str, torch_ms: dict) -> float:
+    """One round of the peer's eager ``model`` in the torch worker: its median ms per
+    iteration, also appended to ``torch_ms[model]``."""
+    reply = worker.ask({"cmd": "bench", "model": model, "variant": "eager",
+                        "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})
+    torch_ms[model].append(reply["median_s"] * 1e3)
+    return torch_ms[model][-1]
+
+
 def small_models(args, worker, common) -> None:
     """Interleaved rounds of the peer's eager loop and jgan's whole loop for the small models."""
     models = [m for m in args.models.split(",") if m in SMALL]
@@ -161,10 +170,7 @@ def small_models(args, worker, common) -> None:
             jgan_ms[m].append(statistics.median(run_small_loop(m, args.intervals, args.iterations_per_call)))
             line = f"round {r} {m:20s} jgan loop {jgan_ms[m][-1]:7.2f} ms"
             if worker:
-                reply = worker.ask({"cmd": "bench", "model": m, "variant": "eager",
-                                    "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})
-                torch_ms[m].append(reply["median_s"] * 1e3)
-                line += f"   torch eager {torch_ms[m][-1]:7.2f} ms"
+                line += f"   torch eager {torch_round(worker, args, m, torch_ms):7.2f} ms"
             print(line, flush=True)
     print()
     head, sep = "| model | jgan loop it/s (median of rounds; min-max) |", "|---|---:|"
@@ -277,10 +283,7 @@ def main():
             jgan_ms[m].append(statistics.median(times) * 1e3)
             line = f"round {r} {m:12s} jgan {jgan_ms[m][-1]:8.1f} ms ({faults:6.0f} page faults/it)"
             if worker:
-                reply = worker.ask({"cmd": "bench", "model": m, "variant": "eager",
-                                    "policy": {"min_iters": args.min_iters, "min_time_s": args.min_time}})
-                torch_ms[m].append(reply["median_s"] * 1e3)
-                line += f"   torch {torch_ms[m][-1]:8.1f} ms"
+                line += f"   torch {torch_round(worker, args, m, torch_ms):8.1f} ms"
             print(line, flush=True)
     if worker:
         worker.close()
