@@ -107,14 +107,21 @@ def event_intervals(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     return tuple(e for e in (t.log_every, t.sample_every, t.checkpoint_every, config.eval.every) if e)
 
 
+# A block unrolls k_max * (real batches of its plan) updates into one program; past this many
+# the compile time (minutes for WGAN's 100-update warm-up iterations in blocks of 10) outweighs
+# the per-call time a block saves, so such plans run one iteration per call.
+MAX_BLOCK_BATCHES = 256
+
+
 def next_block(schedule, step: int, k_max: int, intervals: tuple[int, ...], steps: int) -> tuple[Plan, int]:
     """``(plan, k)``: the plan of iteration ``step`` and how many iterations from ``step`` run
     as one compiled call: ``k_max`` when the next ``k_max`` iterations all have that plan and
     end at or before the next event (a multiple of ``intervals``, or ``steps``), else 1.
     Only blocks of exactly ``k_max`` are run, so a plan compiles at most two programs (its
-    phases and its block); a schedule that changes inside a block splits it."""
+    phases and its block); a schedule that changes inside a block splits it, and a plan whose
+    block would hold more than ``MAX_BLOCK_BATCHES`` real batches never forms one."""
     plan = tuple((name, n) for name, n in schedule(step))
-    if k_max == 1:
+    if k_max == 1 or k_max * sum(n for _, n in plan) > MAX_BLOCK_BATCHES:
         return plan, 1
     boundary = min([steps] + [(step // e + 1) * e for e in intervals])
     if boundary - step < k_max:

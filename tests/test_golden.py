@@ -93,6 +93,19 @@ def test_iterations_per_call_end_in_the_recorded_state_through_a_resume(case, tm
     assert not changed, f"{len(changed)} of {len(want)} leaves changed, e.g. {changed[:5]}"
 
 
+def test_long_plans_never_form_blocks():
+    """WGAN's warm-up iterations (100 critic updates + 5 for G) in blocks of 10 would unroll
+    1,050 updates into one program; they run one per call, the ordinary plan in blocks."""
+    from jgan.iteration import MAX_BLOCK_BATCHES, next_block
+
+    def schedule(step):
+        return [("critic", 95), ("iteration", 5)] if step < 25 else [("critic", 0), ("iteration", 5)]
+
+    assert 10 * 100 > MAX_BLOCK_BATCHES >= 10 * 5
+    assert next_block(schedule, 0, 10, (50,), 1000) == ((("critic", 95), ("iteration", 5)), 1)
+    assert next_block(schedule, 30, 10, (50,), 1000) == ((("critic", 0), ("iteration", 5)), 10)
+
+
 def test_a_schedule_change_splits_the_block(tmp_path, monkeypatch):
     """WGAN's schedule on the MLP GAN (long D phases at iterations 0, 1 and 4): blocks of 2
     run where two iterations share a plan, single calls elsewhere; the state is K = 1's."""
