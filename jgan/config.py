@@ -76,6 +76,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.generator.norm = "batch"     # 'batch' | 'layer' | 'none'
     c.model.generator.hidden = (1200, 1200)  # mlp: hidden layer sizes
     c.model.generator.cond_input_units = ()  # concat cGAN: (a, b) = ReLU layers for z and y first
+    c.model.generator.dropout = 0.0          # mlp: dropout rate on G's hidden layers (and the z, y layers)
+    c.model.generator.init_range = 0.0       # mlp: > 0: kernels ~ U(-r, r) (pylearn2 irange); 0: LeCun normal
+    c.model.generator.output = "tanh"        # mlp images: 'tanh' | 'sigmoid' (2 sigmoid - 1, pylearn2's unit)
+    c.model.generator.fc = 0                 # dcgan28: > 0: a Dense(fc)-norm-ReLU layer first (InfoGAN: 1024)
     c.model.generator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size (0 = none)
     c.model.discriminator = ml_collections.ConfigDict()
     c.model.discriminator.name = "dcgan28"   # one of jgan.models.DISCRIMINATORS
@@ -86,6 +90,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.discriminator.pieces = 5           # mlp: maxout pieces (1 = LeakyReLU)
     c.model.discriminator.dropout = 0.0        # mlp: dropout rate on hidden layers (and input, see next)
     c.model.discriminator.input_dropout = -1.0  # mlp: dropout rate on the input (< 0: the same as dropout)
+    c.model.discriminator.init_range = 0.0     # mlp: > 0: kernels ~ U(-r, r) (pylearn2 irange); 0: LeCun normal
+    c.model.discriminator.unit_input = False   # mlp: read images in [0, 1], (x + 1) / 2 (pylearn2's MNIST)
+    c.model.discriminator.fc = 0               # dcgan28: > 0: a Dense(fc)-norm-LReLU layer before the head (InfoGAN: 1024)
     c.model.discriminator.spectral_norm = True  # sngan_cnn/resnet: spectral normalisation
     c.model.discriminator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size
 
@@ -104,8 +111,14 @@ def base_config() -> ml_collections.ConfigDict:
         o.b2 = 0.999                 # adam
         o.eps = 1e-8                 # adam, rmsprop
         o.decay = 0.99               # rmsprop: squared-gradient average decay (PyTorch 'alpha')
-        o.momentum = 0.0             # sgd
+        o.momentum = 0.0             # sgd (the initial momentum when final_momentum >= 0)
+        o.final_momentum = -1.0      # sgd: >= 0: momentum ramped linearly to this (pylearn2 MomentumAdjustor)
+        o.momentum_start = 0         # ... from this update
+        o.momentum_saturate = 0      # ... reaching final_momentum at this update
+        o.lr_decay_factor = 1.0      # sgd: lr divided by this after every update (pylearn2 ExponentialDecay)
+        o.min_lr = 0.0               # ... never below this
         o.clip = 0.0                 # > 0: clip parameters to [-clip, clip] after each update
+        o.max_col_norm = 0.0         # > 0: Dense kernel columns' L2 norm kept <= this (pylearn2 max_col_norm)
         o.constant_steps = 0         # > 0 with decay_steps: lr constant for this many updates, then
         o.decay_steps = 0            # ... linearly to 0 over decay_steps updates (0 = constant lr)
         c.optim[net] = o
@@ -185,6 +198,25 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def _check_sgd_schedules(name: str, o) -> None:
+    """pylearn2's SGD schedules (``jgan.optim.sgd_schedules``): in range, and only for SGD."""
+    if not (o.final_momentum < 0 or 0 <= o.final_momentum < 1):
+        raise ConfigError(f"config.{name}.final_momentum={o.final_momentum!r} must be in [0, 1) "
+                          f"(or < 0: constant momentum).")
+    if o.lr_decay_factor < 1:
+        raise ConfigError(f"config.{name}.lr_decay_factor={o.lr_decay_factor!r} must be >= 1 (1 = constant lr).")
+    positive(f"{name}.min_lr", o.min_lr, allow_zero=True)
+    positive(f"{name}.momentum_start", o.momentum_start, allow_zero=True)
+    if o.final_momentum >= 0 and o.momentum_saturate <= o.momentum_start:
+        raise ConfigError(f"config.{name}.momentum_saturate={o.momentum_saturate!r} must be greater than "
+                          f"momentum_start={o.momentum_start!r} for the momentum ramp.")
+    if (o.final_momentum >= 0 or o.lr_decay_factor != 1) and o.name != "sgd":
+        raise ConfigError(f"config.{name}.final_momentum / lr_decay_factor are SGD schedules; "
+                          f"set config.{name}.name='sgd' or leave them at -1 / 1.")
+    if o.lr_decay_factor != 1 and o.decay_steps:
+        raise ConfigError(f"config.{name}.lr_decay_factor and decay_steps are two lr schedules; use one.")
+
+
 def trajectory_changes(saved: dict, new: dict) -> list[str]:
     """The fields (dotted names) whose values differ between two configs as JSON dicts, except
     those in ``RESUMABLE_FIELDS`` and fields one of the two does not have (a field added
@@ -234,11 +266,23 @@ def validate(c: ml_collections.ConfigDict) -> None:
             choice(f"optim.{net}.name", o.name, ("adam", "rmsprop", "sgd"))
             positive(f"optim.{net}.lr", o.lr)
             positive(f"optim.{net}.clip", o.clip, allow_zero=True)
+            positive(f"optim.{net}.max_col_norm", o.get("max_col_norm", 0.0), allow_zero=True)
             positive(f"optim.{net}.constant_steps", o.constant_steps, allow_zero=True)
             positive(f"optim.{net}.decay_steps", o.decay_steps, allow_zero=True)
             for f in ("b1", "b2", "decay", "momentum"):
                 if not 0 <= o[f] < 1:
                     raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")
+            if "final_momentum" in o:
+                _check_sgd_schedules(f"optim.{net}", o)
+    g = c.model.generator if "model" in c and "generator" in c.model else {}
+    if "dropout" in g and not 0 <= g.dropout < 1:
+        raise ConfigError(f"config.model.generator.dropout={g.dropout!r} must be in [0, 1).")
+    if "output" in g:
+        choice("model.generator.output", g.output, ("tanh", "sigmoid"))
+    for net in ("generator", "discriminator"):
+        for f in ("init_range", "fc"):
+            if "model" in c and net in c.model and f in c.model[net]:
+                positive(f"model.{net}.{f}", c.model[net][f], allow_zero=True)
     d = c.model.discriminator if "model" in c and "discriminator" in c.model else {}
     for f in ("dropout", "input_dropout"):
         if f in d and not (0 <= d[f] < 1 or (f == "input_dropout" and d[f] < 0)):

@@ -1,5 +1,11 @@
 """Optimisers as optax chains, built from ``config.optim.g`` / ``config.optim.d``.
 
+SGD can follow pylearn2's schedules, as in the MLP papers' code (Goodfellow et al. 2014,
+goodfeli/adversarial; Mirza & Osindero 2014): the learning rate divided by ``lr_decay_factor``
+after every update down to ``min_lr`` (``ExponentialDecay``), the momentum ramped linearly
+from ``momentum`` to ``final_momentum`` (``MomentumAdjustor``, there per epoch, here per
+update), with pylearn2's update ``inc = m_t inc - lr_t g; p += inc``.
+
 WGAN's weight clipping (Arjovsky et al. 2017, Algorithm 1, line 7) is a
 ``GradientTransformation`` placed last in the chain: it turns the proposed update into
 one that lands the parameters inside ``[-c, c]``. It is stateless and composes with any
@@ -40,6 +46,33 @@ def clip_params(clip: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def max_col_norm(max_norm: float) -> optax.GradientTransformation:
+    """pylearn2's ``max_col_norm`` (the maxout networks' constraint, Goodfellow et al. 2013):
+    after the update, every column of a 2D kernel ``[in, out]`` (one unit's, or one maxout
+    piece's, incoming weights) whose L2 norm exceeds ``max_norm`` is rescaled to it, as
+    pylearn2 does: ``W * clip(n, 0, c) / (1e-7 + n)``. Other leaves (biases) are left alone.
+    Placed last in a chain; needs ``params``."""
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("max_col_norm needs the current params: call update(g, s, params).")
+
+        def project(u, p):
+            if p.ndim != 2:
+                return u
+            w = p + u
+            norms = jnp.sqrt(jnp.sum(jnp.square(w), axis=0, keepdims=True))
+            return w * (jnp.clip(norms, 0.0, max_norm) / (1e-7 + norms)) - p
+
+        return jax.tree.map(project, updates, params), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def learning_rate(cfg):
     """``cfg.lr``, or with ``cfg.decay_steps`` > 0 an optax schedule: constant for
     ``cfg.constant_steps`` updates, then linear to 0 over ``decay_steps`` updates (pix2pix /
@@ -52,12 +85,32 @@ def learning_rate(cfg):
                                 [cfg.constant_steps])
 
 
+def sgd_schedules(cfg):
+    """``(lr schedule, momentum schedule)`` of pylearn2's SGD for ``cfg``: ``lr_t = max(lr /
+    lr_decay_factor**t, min_lr)`` and ``m_t`` = ``momentum`` until update ``momentum_start``,
+    then linear to ``final_momentum`` at update ``momentum_saturate`` and constant after; ``t``
+    counts updates from 0 (update 0 uses ``lr`` and ``momentum``)."""
+    lr = optax.exponential_decay(cfg.lr, transition_steps=1, decay_rate=1.0 / cfg.lr_decay_factor,
+                                 end_value=cfg.min_lr if cfg.lr_decay_factor > 1 else None)
+    final = cfg.final_momentum if cfg.final_momentum >= 0 else cfg.momentum
+    ramp = max(cfg.momentum_saturate - cfg.momentum_start, 1)
+    momentum = optax.linear_schedule(cfg.momentum, final, ramp, transition_begin=cfg.momentum_start)
+    return lr, momentum
+
+
+def uses_sgd_schedules(cfg) -> bool:
+    """Whether ``cfg`` asks for pylearn2's decaying lr or momentum ramp (``sgd`` only)."""
+    return cfg.get("lr_decay_factor", 1.0) != 1.0 or cfg.get("final_momentum", -1.0) >= 0
+
+
 def make_optimizer(cfg) -> optax.GradientTransformation:
     """The chain for one network from its config section.
 
     ``cfg.name``: 'adam' (``b1``, ``b2``, ``eps``), 'rmsprop' (PyTorch semantics:
     ``v = decay v + (1-decay) g^2``, update ``lr g / (sqrt(v) + eps)``), or 'sgd'
-    (``momentum``, 0 = plain SGD). ``cfg.clip`` > 0 appends weight clipping; the learning
+    (``momentum``, 0 = plain SGD; with ``lr_decay_factor`` != 1 or ``final_momentum`` >= 0
+    pylearn2's schedules and update, :func:`sgd_schedules`). ``cfg.max_col_norm`` > 0 appends
+    :func:`max_col_norm`; ``cfg.clip`` > 0 appends weight clipping; the learning
     rate is :func:`learning_rate`.
     """
     lr = learning_rate(cfg)
@@ -65,10 +118,17 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
         tx = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
     elif cfg.name == "rmsprop":
         tx = optax.rmsprop(lr, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
+    elif cfg.name == "sgd" and uses_sgd_schedules(cfg):
+        # inc = m_t inc - lr_t g: the learning rate scales the gradient before the momentum
+        # trace (optax.sgd scales after it, which differs once lr_t changes)
+        lr_t, m_t = sgd_schedules(cfg)
+        tx = optax.chain(optax.scale_by_learning_rate(lr_t), optax.inject_hyperparams(optax.trace)(decay=m_t))
     elif cfg.name == "sgd":
         tx = optax.sgd(lr, momentum=cfg.momentum or None)
     else:
         raise ValueError(f"optimizer {cfg.name!r} is not one of 'adam', 'rmsprop', 'sgd'")
+    if cfg.get("max_col_norm", 0.0) > 0:
+        tx = optax.chain(tx, max_col_norm(cfg.max_col_norm))
     if cfg.clip > 0:
         tx = optax.chain(tx, clip_params(cfg.clip))
     return tx

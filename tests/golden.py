@@ -15,7 +15,9 @@ name the cases, e.g. ``gan``, or none for all):
 
 Changes since the recording: ``gan`` re-recorded on 2026-11-29 when experiments/gan.py took
 the reference code's dropout (input 0.2, hidden 0.5; the old 0.2 everywhere diverged at
-iteration 520 of the default run).
+iteration 520 of the default run); ``cgan`` re-recorded on 2026-11-29 when experiments/cgan.py
+took the paper's SGD recipe (pylearn2 schedules, G dropout, pylearn2 initialisation, [0, 1]
+pixels, D's max column norm) in place of Adam.
 """
 from __future__ import annotations
 

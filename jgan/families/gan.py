@@ -149,8 +149,10 @@ class _Updates:
         """This device's rows of one global draw of latents (independent of the device count)."""
         return steps.global_draw(lambda n: draw_latents(key, n, self.z_dim, self.cond), local_batch)
 
-    def g_forward(self, params, batch_stats, lat: Latents):
-        return steps.apply_train(self.g_model, params, batch_stats, *g_args(lat, self.cond))
+    def g_forward(self, params, batch_stats, lat: Latents, key):
+        """G in train mode; ``key`` draws its dropout masks (the cGAN's MLP G; unused otherwise)."""
+        return steps.apply_train(self.g_model, params, batch_stats, *g_args(lat, self.cond),
+                                 rngs={"dropout": key})
 
     def d_forward(self, params, batch_stats, x, labels, key):
         """``((logits [N], aux or None), updated batch_stats)``."""
@@ -165,12 +167,13 @@ class _Updates:
         kz, kr, kf = jax.random.split(jax.random.fold_in(jax.random.fold_in(it_key, 0), d_index), 3)
         lat = self.latents(kz, real.shape[0])
         kr, kf = steps.device_key(kr), steps.device_key(kf)  # dropout masks: per device
+        kg = steps.device_key(jax.random.fold_in(kz, 2))
         g = state.nets["g"]
         if keep_vjp:  # this G forward is reused by the G update
-            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat, kg),
                                         steps.varying(g.params), has_aux=True)
         else:
-            fake, g_bs = self.g_forward(g.params, g.batch_stats, lat)
+            fake, g_bs = self.g_forward(g.params, g.batch_stats, lat, kg)
             g_vjp = None
         fake = jax.lax.stop_gradient(fake)
         d = state.nets["d"]
@@ -235,7 +238,8 @@ class _Updates:
             fake, g_vjp, g_bs, lat = kept
         else:
             lat = self.latents(jax.random.fold_in(it_key, 1), real.shape[0])
-            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat),
+            kg = steps.device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 3))
+            fake, g_vjp, g_bs = jax.vjp(lambda p: self.g_forward(p, g.batch_stats, lat, kg),
                                         steps.varying(g.params), has_aux=True)
         kd = steps.device_key(jax.random.fold_in(jax.random.fold_in(it_key, 1), 1))
         real_logits = None

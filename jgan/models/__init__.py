@@ -21,12 +21,14 @@ def _gen_dcgan(cfg, shape, num_classes=0):
 
 
 def _gen_mnist(cfg, shape, num_classes=0):
-    return MnistGenerator(channels=shape[-1], width=cfg.width, norm=cfg.norm, num_classes=num_classes)
+    return MnistGenerator(channels=shape[-1], width=cfg.width, norm=cfg.norm, num_classes=num_classes,
+                          fc=cfg.get("fc", 0))
 
 
 def _gen_mlp(cfg, shape):
-    output = "tanh" if len(shape) == 3 else "linear"
-    return MLPGenerator(out_shape=tuple(shape), hidden=tuple(cfg.hidden), norm=cfg.norm, output=output)
+    output = cfg.get("output", "tanh") if len(shape) == 3 else "linear"
+    return MLPGenerator(out_shape=tuple(shape), hidden=tuple(cfg.hidden), norm=cfg.norm, output=output,
+                        dropout=cfg.get("dropout", 0.0), init_range=cfg.get("init_range", 0.0))
 
 
 def _dis_dcgan(cfg, shape):
@@ -34,12 +36,13 @@ def _dis_dcgan(cfg, shape):
 
 
 def _dis_mnist(cfg, shape):
-    return MnistDiscriminator(width=cfg.width, norm=cfg.norm)
+    return MnistDiscriminator(width=cfg.width, norm=cfg.norm, fc=cfg.get("fc", 0))
 
 
 def _dis_mlp(cfg, shape):
     return MLPDiscriminator(hidden=tuple(cfg.hidden), pieces=cfg.pieces, dropout=cfg.dropout,
-                            input_dropout=cfg.get("input_dropout", -1.0))
+                            input_dropout=cfg.get("input_dropout", -1.0), init_range=cfg.get("init_range", 0.0),
+                            unit_input=cfg.get("unit_input", False) and len(shape) == 3)
 
 
 def _gen_sngan_cnn(cfg, shape):
@@ -90,7 +93,10 @@ def make_generator(cfg, data_shape: Sequence[int], conditioning: str = "none",
         return GENERATORS[cfg.name](cfg, shape, num_classes=num_classes)
     g = GENERATORS[cfg.name](cfg, shape)
     if conditioning == "concat":
-        return LabelConcatGenerator(g, num_classes, tuple(cfg.get("cond_input_units", ())))
+        mlp = cfg.name == "mlp"
+        return LabelConcatGenerator(g, num_classes, tuple(cfg.get("cond_input_units", ())),
+                                    dropout=cfg.get("dropout", 0.0) if mlp else 0.0,
+                                    init_range=cfg.get("init_range", 0.0) if mlp else 0.0)
     if conditioning == "acgan":
         return LabelConcatGenerator(g, num_classes)
     return g
@@ -112,7 +118,10 @@ def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1, conditioni
     sn = bool(cfg.name in ("sngan_cnn", "resnet") and cfg.spectral_norm)
     units = tuple(cfg.get("cond_input_units", ()))
     if conditioning == "concat" and units:
-        return LabelConcatDiscriminator(d, num_classes, input_units=units)
+        mlp = cfg.name == "mlp"
+        return LabelConcatDiscriminator(d.clone(unit_input=False) if mlp else d, num_classes, input_units=units,
+                                        init_range=cfg.get("init_range", 0.0) if mlp else 0.0,
+                                        unit_input=mlp and cfg.get("unit_input", False))
     if conditioning == "concat":
         if cfg.name == "mlp":  # the one-hot label is appended to the flattened input, never dropped out
             return LabelConcatDiscriminator(d.clone(keep_tail=num_classes), num_classes, flatten=True)

@@ -29,18 +29,26 @@ class LabelConcatGenerator(nn.Module):
 
     ``input_units = (a, b)`` (the MLP of Mirza & Osindero: (200, 1000)) first maps z and the
     one-hot label through their own ReLU layers of a and b units, ``inner(concat(relu(W_z z),
-    relu(W_y y)))``; ``()`` concatenates them directly."""
+    relu(W_y y)))``; ``()`` concatenates them directly. ``dropout`` > 0 drops those two
+    layers' units in train mode (the cGAN paper's generator dropout)."""
 
     inner: nn.Module
     num_classes: int
     input_units: tuple[int, ...] = ()
+    dropout: float = 0.0
+    init_range: float = 0.0  # > 0: the input layers' kernels ~ U(-r, r) (jgan.models.mlp.kernel_init)
 
     @nn.compact
     def __call__(self, z, y, train: bool = True):
+        from jgan.models.mlp import kernel_init
         onehot = jax.nn.one_hot(y, self.num_classes, dtype=z.dtype)
         if self.input_units:
-            z = nn.relu(nn.Dense(self.input_units[0], name="z_in")(z))
-            onehot = nn.relu(nn.Dense(self.input_units[1], name="y_in")(onehot))
+            init = kernel_init(self.init_range)
+            z = nn.relu(nn.Dense(self.input_units[0], kernel_init=init, name="z_in")(z))
+            onehot = nn.relu(nn.Dense(self.input_units[1], kernel_init=init, name="y_in")(onehot))
+            if self.dropout:
+                z = nn.Dropout(self.dropout, deterministic=not train)(z)
+                onehot = nn.Dropout(self.dropout, deterministic=not train)(onehot)
         return self.inner(jnp.concatenate([z, onehot], -1), train=train)
 
 
@@ -54,14 +62,18 @@ class LabelConcatDiscriminator(nn.Module):
     flatten: bool = False
     input_units: tuple[int, ...] = ()  # (a, b): maxout layers of a (x) and b (y) units first
     pieces: int = 5
+    init_range: float = 0.0  # > 0: the input layers' kernels ~ U(-r, r) (jgan.models.mlp.kernel_init)
+    unit_input: bool = False  # input_units: the x layer reads images in [0, 1], (x + 1) / 2
 
     @nn.compact
     def __call__(self, x, y, train: bool = True):
         onehot = jax.nn.one_hot(y, self.num_classes, dtype=x.dtype)
         if self.input_units:  # Mirza & Osindero's D: x and y through their own maxout layers
             from jgan.models.mlp import Maxout
-            hx = Maxout(self.input_units[0], self.pieces, name="x_in")(x.reshape(x.shape[0], -1))
-            hy = Maxout(self.input_units[1], self.pieces, name="y_in")(onehot)
+            flat = x.reshape(x.shape[0], -1)
+            hx = Maxout(self.input_units[0], self.pieces, self.init_range, name="x_in")(
+                (flat + 1.0) / 2.0 if self.unit_input else flat)
+            hy = Maxout(self.input_units[1], self.pieces, self.init_range, name="y_in")(onehot)
             return self.inner(jnp.concatenate([hx, hy], -1), train=train)
         if self.flatten or x.ndim == 2:
             x = jnp.concatenate([x.reshape(x.shape[0], -1), onehot], -1)
