@@ -46,7 +46,15 @@ def get_config(variant: str | None = None):
     c.eval.metrics = ()
     c.eval.num_samples = 2000
 
-    if variant == "quick":
+    if variant == "paper":
+        # the authors' run (openai/InfoGAN launchers/run_mnist_exp.py): batch 128, 50 epochs
+        # of 100 updates, the appendix's FC-1024 layers in G and D, a fresh latent batch for
+        # the G update (the reference samples z inside each session run)
+        c.model.generator.fc = c.model.discriminator.fc = 1024
+        c.train.batch_size = 128
+        c.train.steps = 5000
+        c.train.reuse_fake = False
+    elif variant == "quick":
         c.model.generator.width = c.model.discriminator.width = 8
         c.train.batch_size = 20
         c.train.steps = 6
@@ -54,5 +62,5 @@ def get_config(variant: str | None = None):
         c.train.log_every = c.train.sample_every = c.train.checkpoint_every = 3
         c.eval.num_samples = 200
     elif variant:
-        raise ValueError(f"unknown variant {variant!r} of experiments/infogan.py: use quick")
+        raise ValueError(f"unknown variant {variant!r} of experiments/infogan.py: use paper or quick")
     return c

@@ -104,6 +104,27 @@ def test_infogan_discriminator_has_a_q_head_on_the_shared_body():
     assert {"body", "linear", "aux_hidden", "aux_bn", "aux_out"} == set(v["params"])
 
 
+def test_infogan_paper_networks_have_the_fc_1024_layers():
+    """Chen et al. 2016, appendix Table 1 (MNIST): G = FC 1024 - FC 7x7x128 - upconv 64 -
+    upconv 1; D = conv 64 - conv 128 - FC 1024 - heads (Q: FC 128 - FC codes)."""
+    m = _model_cfg()
+    m.generator.fc = m.discriminator.fc = 1024
+    m.generator.width = m.discriminator.width = 64
+    dis = make_discriminator(m.discriminator, (28, 28, 1), 1, "infogan", 10, 2)
+    gen = make_generator(m.generator, (28, 28, 1), "infogan", 10)
+    vd = dis.init(jax.random.PRNGKey(0), jnp.zeros((4, 28, 28, 1)), train=False)
+    vg = gen.init(jax.random.PRNGKey(0), jnp.zeros((4, 74)), train=False)
+    d_dense = sorted(x.shape for p, x in jax.tree_util.tree_leaves_with_path(vd["params"])
+                     if "Dense" in jax.tree_util.keystr(p) and x.ndim == 2)
+    g_dense = sorted(x.shape for p, x in jax.tree_util.tree_leaves_with_path(vg["params"])
+                     if "Dense" in jax.tree_util.keystr(p) and x.ndim == 2)
+    assert d_dense == [(7 * 7 * 128, 1024)]
+    assert vd["params"]["aux_hidden"]["kernel"].shape == (1024, 128)
+    assert vd["params"]["linear"]["kernel"].shape == (1024, 1)
+    assert g_dense == [(74, 1024), (1024, 7 * 7 * 128)]
+    assert gen.apply(vg, jnp.zeros((4, 74)), train=False).shape == (4, 28, 28, 1)
+
+
 # ----------------------------------------------------------------------------- latents and losses
 
 

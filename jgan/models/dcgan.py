@@ -163,17 +163,22 @@ class DCGANDiscriminator(nn.Module):
 
 
 class MnistGenerator(nn.Module):
-    """z ``[N, z_dim]`` -> image ``[N, 28, 28, C]`` (the shared benchmark's ``dcgan_mnist`` G)."""
+    """z ``[N, z_dim]`` -> image ``[N, 28, 28, C]`` (the shared benchmark's ``dcgan_mnist`` G).
+    ``fc`` > 0 puts a fully connected layer Dense(fc)-norm-ReLU first (InfoGAN's MNIST G:
+    FC 1024 before the 7x7x128 projection, Chen et al. 2016, Table 1 of the appendix)."""
 
     channels: int = 1
     width: int = 64
     norm: str = "batch"
     num_classes: int = 0  # > 0: class-conditional BatchNorm on labels y (projection cGAN)
+    fc: int = 0           # > 0: a Dense(fc)-norm-ReLU layer before the 7x7 projection
     axis_name: str | None = DATA
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
         norm = lambda: _g_norm(self.norm, self.axis_name, self.num_classes, y)  # noqa: E731
+        if self.fc:
+            z = nn.relu(norm()(nn.Dense(self.fc, use_bias=False, kernel_init=DCGAN_INIT)(z), train))
         x = nn.Dense(7 * 7 * 2 * self.width, use_bias=False, kernel_init=DCGAN_INIT)(z)
         x = nn.relu(norm()(x, train))  # per feature, as BatchNorm1d
         x = x.reshape(z.shape[0], 7, 7, 2 * self.width)
@@ -186,11 +191,14 @@ class MnistGenerator(nn.Module):
 
 
 class MnistDiscriminator(nn.Module):
-    """image ``[N, 28, 28, C]`` -> logits ``[N]`` (the shared benchmark's 28x28 D / critic)."""
+    """image ``[N, 28, 28, C]`` -> logits ``[N]`` (the shared benchmark's 28x28 D / critic).
+    ``fc`` > 0 adds Dense(fc)-norm-LReLU(0.2) after the convolutions (InfoGAN's MNIST D: FC
+    1024 before the D and Q heads)."""
 
     width: int = 64
     norm: str = "batch"  # 'none' for the WGAN critic
-    head: bool = True    # False: return the flattened features [N, 7 * 7 * 2w] the head reads
+    head: bool = True    # False: return the features [N, fc or 7 * 7 * 2w] the head reads
+    fc: int = 0          # > 0: a Dense(fc)-norm-LReLU layer before the head
     axis_name: str | None = DATA
 
     @nn.compact
@@ -202,6 +210,9 @@ class MnistDiscriminator(nn.Module):
                     use_bias=self.norm != "batch", kernel_init=DCGAN_INIT)(x)
         x = nn.leaky_relu(_norm(self.norm, self.axis_name)(x, train), 0.2)
         x = x.reshape(x.shape[0], -1)
+        if self.fc:
+            x = nn.Dense(self.fc, use_bias=self.norm != "batch", kernel_init=DCGAN_INIT)(x)
+            x = nn.leaky_relu(_norm(self.norm, self.axis_name)(x, train), 0.2)
         if not self.head:
             return x
         x = nn.Dense(1, kernel_init=DCGAN_INIT)(x)
