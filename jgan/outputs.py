@@ -13,6 +13,8 @@ Only the process that writes (process 0) touches files. A resumed run truncates
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -38,6 +40,34 @@ def prepare_workdir(workdir: str) -> None:
         what = ("is a file, not a directory" if os.path.isfile(workdir) else
                 f"cannot be written ({e.strerror or e})")
         raise WorkdirError(f"--workdir {workdir} {what}; pass a directory you can write to.") from None
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str, enabled: bool = True):
+    """Hold an exclusive lock on ``workdir`` (``flock`` of ``workdir/.jgan_lock``, released
+    when the block ends or the process dies) so that two runs never write one workdir: their
+    checkpoints, ``metrics.jsonl`` and grids would interleave. A second run gets a
+    ``WorkdirError`` naming the holder. ``enabled=False`` (processes other than 0) is a no-op."""
+    if not enabled:
+        yield
+        return
+    path = os.path.join(workdir, ".jgan_lock")
+    f = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise WorkdirError(f"--workdir {workdir} is in use by another jgan run ({holder}); wait for it "
+                               f"to finish or pass another --workdir.") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 class Outputs:

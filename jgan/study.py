@@ -46,7 +46,7 @@ from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
 from jgan.interrupt import Interrupted, StopRequest
-from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar
+from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar, workdir_lock
 from jgan.process import setup_process
 from jgan.mesh import make_seed_mesh
 from jgan.steps import compile_phases
@@ -116,6 +116,11 @@ def run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, flo
     family = make_family(config)
     family.check_evaluator()
     prepare_workdir(workdir)
+    with workdir_lock(workdir, jax.process_index() == 0):  # one study per workdir
+        return _run_study(config, workdir, seeds)
+
+
+def _run_study(config, workdir: str, seeds: list[int]) -> dict[str, dict[str, float]]:
     previous = _finished_study(workdir, config, seeds)
     t0 = time.time()
     if config.study.vmap:

@@ -16,6 +16,7 @@ on its number of real batches. It writes, into ``workdir``:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,7 +31,7 @@ from jgan.interrupt import Interrupted, StopRequest
 from jgan.iteration import (DivergenceError, block_batches, check_finite, check_state_finite,  # noqa: F401
                             data_iterator, event_intervals, expand_pending, interval_means,
                             iteration_batches, next_block, run_block)
-from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar, write_eval_summary
+from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar, workdir_lock, write_eval_summary
 from jgan.process import setup_process
 
 
@@ -47,8 +48,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
     t0 = time.time()
     setup_process(config)
     # after jax.distributed.initialize, which installs a SIGTERM handler of its own (preemption)
-    with StopRequest() as stop:
-        return _run(config, workdir, mesh, stop, t0)
+    with StopRequest() as stop, contextlib.ExitStack() as held:
+        return _run(config, workdir, mesh, stop, t0, held)
 
 
 def check_resume_config(workdir: str, config_dict: dict) -> None:
@@ -60,7 +61,7 @@ def check_resume_config(workdir: str, config_dict: dict) -> None:
         check_resume(saved, config_dict, f"checkpoint {step} in {os.path.join(workdir, 'checkpoints')}")
 
 
-def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, float]:
+def _run(config, workdir: str, mesh, stop: StopRequest, t0: float, held: contextlib.ExitStack) -> dict[str, float]:
     config_dict = json.loads(config.to_json())
     check_resume_config(workdir, config_dict)
     exp = build(config, mesh=mesh)
@@ -70,6 +71,7 @@ def _run(config, workdir: str, mesh, stop: StopRequest, t0: float) -> dict[str, 
     is_main = jax.process_index() == 0
     data_iter = data_iterator(config, family.train_source(), config.seed)
     prepare_workdir(workdir)  # after every check of the config and data: a bad one creates nothing
+    held.enter_context(workdir_lock(workdir, is_main))  # one run per workdir
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=t.keep_checkpoints, repair=True)
     state = exp.state
     if ckpt.latest_step() is not None:

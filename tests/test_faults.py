@@ -124,6 +124,28 @@ def test_unwritable_workdir_is_one_line_before_any_work(tmp_path):
             assert f"--workdir {workdir} cannot be written" in line
 
 
+def test_a_workdir_in_use_is_refused_and_left_untouched(trained, tmp_path):
+    """Two runs on one workdir would interleave checkpoints and metrics: the second is one
+    line naming the holder, and the first's files are unchanged."""
+    from jgan.outputs import WorkdirError, workdir_lock
+
+    work = tmp_path / "run"
+    shutil.copytree(trained, work)
+    before = snapshot(work)
+    with workdir_lock(str(work)):
+        with pytest.raises(WorkdirError, match="in use by another jgan run"):
+            with workdir_lock(str(work)):
+                pass
+        line = one_error_line(launch(*QUICK, "--workdir", str(work), "--config.train.steps=9"))
+        assert f"--workdir {work} is in use by another jgan run (pid {os.getpid()} on " in line
+        line = one_error_line(launch("--config", "experiments/pacgan.py:quick", "--seeds", "2",
+                                     "--workdir", str(work)))
+        assert "is in use by another jgan run" in line
+    assert snapshot(work) == {**before, ".jgan_lock": snapshot(work)[".jgan_lock"]}
+    with workdir_lock(str(work)):  # released: the next run may take it
+        pass
+
+
 def test_help_exits_zero():
     r = launch("--help")
     assert r.returncode == 0 and "--workdir" in r.stdout + r.stderr
