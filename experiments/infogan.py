@@ -6,9 +6,22 @@ continuous codes ~ U(-1, 1), appended to G's input (``model.conditioning='infoga
 recognition network Q shares D's body (Dense(128)-BN-LReLU-Dense(10 + 2) on D's features); the
 mutual-information lower bound L_I (categorical cross-entropy + unit-variance Gaussian NLL of
 the continuous codes) is maximised by G and Q with lambda = ``loss.aux_weight`` = 1 (the
-paper's value for discrete codes). Optimisers as in the paper: Adam, lr 2e-4 for D (and Q),
-1e-3 for G, beta1 0.5; batch 64. Networks: the 28x28 DCGAN pair (the paper's G has an extra
-FC-1024 layer first and its D an FC-1024 layer before the heads).
+paper's value for discrete codes). As the authors' run (openai/InfoGAN
+``launchers/run_mnist_exp.py``): Adam, lr 2e-4 for D (and Q), 1e-3 for G, beta1 0.5; batch
+128; 50 epochs of 100 updates = 5,000 iterations; a fresh latent batch for the G update (the
+reference samples z inside each session run). Networks as the paper's appendix Table 1: G =
+FC 1024 - FC 7x7x128 - upconv 64 - upconv 1, D = conv 64 - conv 128 - FC 1024 - heads, BatchNorm
+as there (the 28x28 DCGAN pair with ``model.*.fc = 1024``). Departures: z ~ N(0, I) rather than
+U(-1, 1); LeakyReLU 0.2 in D (the paper says 0.1, its code 0.01); tanh output on [-1, 1]
+rather than a Bernoulli mean on [0, 1]; 4,500 training digits (the embedded subset).
+
+Measured (seed 0, jgan's classifier on 2,000 samples): code purity 0.868 with every digit the
+majority of one code value (``code_digits`` 10); the codes that share digits are 4 / 7 / 9.
+The paper reports about 5% error (purity ~0.95). This experiment's earlier default (the
+DCGAN pair without the FC-1024 layers, batch 64, 3,000 iterations, the D update's fake batch
+reused by G) reached 0.36; which of the four changes matters most was not isolated. In this
+run Q decodes the code almost perfectly from iteration ~500 on (cross-entropy 0.03, then
+0.005), so what the code means is settled early.
 
 ``--mode sample`` writes the traversal grids (rows = latent seeds, columns = the code's
 values): ``traversal_categorical_*.png`` and ``traversal_continuous{0,1}_*.png`` (-2..2, as
@@ -36,9 +49,10 @@ def get_config(variant: str | None = None):
         c.optim[net].name = "adam"
         c.optim[net].b1, c.optim[net].b2 = 0.5, 0.999
     c.optim.d.lr, c.optim.g.lr = 2e-4, 1e-3
-    c.train.batch_size = 64
-    c.train.reuse_fake = True
-    c.train.steps = 3000
+    c.model.generator.fc = c.model.discriminator.fc = 1024
+    c.train.batch_size = 128
+    c.train.reuse_fake = False
+    c.train.steps = 5000
     c.train.num_samples = 100
     c.train.log_every = 50
     c.train.sample_every = 500
@@ -46,21 +60,15 @@ def get_config(variant: str | None = None):
     c.eval.metrics = ()
     c.eval.num_samples = 2000
 
-    if variant == "paper":
-        # the authors' run (openai/InfoGAN launchers/run_mnist_exp.py): batch 128, 50 epochs
-        # of 100 updates, the appendix's FC-1024 layers in G and D, a fresh latent batch for
-        # the G update (the reference samples z inside each session run)
-        c.model.generator.fc = c.model.discriminator.fc = 1024
-        c.train.batch_size = 128
-        c.train.steps = 5000
-        c.train.reuse_fake = False
-    elif variant == "quick":
+    if variant == "quick":
         c.model.generator.width = c.model.discriminator.width = 8
+        c.model.generator.fc = c.model.discriminator.fc = 0
+        c.train.reuse_fake = True
         c.train.batch_size = 20
         c.train.steps = 6
         c.train.num_samples = 20
         c.train.log_every = c.train.sample_every = c.train.checkpoint_every = 3
         c.eval.num_samples = 200
     elif variant:
-        raise ValueError(f"unknown variant {variant!r} of experiments/infogan.py: use paper or quick")
+        raise ValueError(f"unknown variant {variant!r} of experiments/infogan.py: use quick")
     return c
