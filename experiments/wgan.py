@@ -2,14 +2,13 @@
 
 Algorithm 1 of the paper: a critic without sigmoid trained for n_critic = 5 updates per
 generator update with RMSProp (lr 5e-5) and its weights clipped to [-0.01, 0.01] after
-every update (``optim.d.clip``, an optax chain); batch 64, z ~ N(0, I) of size 100. As in
-the reference code, the critic gets 100 updates for the first 25 generator iterations and
-every 500th. Default: the embedded MNIST subset (4,500 training digits) at 28x28 with the
-DCGAN-style 28x28 conv G and critic at width 32, BatchNorm in both as in the paper's DCGAN
-critic; batch 16 and 24,000 generator iterations (about 13 minutes on 2 CPU cores: 30,000
-took 966 s end to end).
-``lsun64`` / ``celeba64``: 64x64 RGB TFDS data with the paper's DCGAN-64 networks (width 64,
-batch 64, 100,000 iterations).
+every update (``optim.d.clip``, an optax chain); z ~ N(0, I) of size 100; the paper's batch
+is 64. As in the reference code, the critic gets 100 updates for the first 25 generator
+iterations and every 500th. Default: the embedded MNIST subset (4,500 training digits) at
+28x28 with the DCGAN-style 28x28 conv G and critic at width 32, BatchNorm in both as in the
+paper's DCGAN critic; batch 16 and 24,000 generator iterations (about 13 minutes on 2 CPU
+cores: 30,000 took 966 s end to end). ``lsun64`` / ``celeba64``: 64x64 RGB TFDS data with
+the paper's DCGAN-64 networks (width 64, batch 64, 100,000 iterations).
 
 Why batch 16: at Algorithm 1's lr 5e-5 the number of generator updates, not the critic's
 capacity or the batch, limits the run. Measured on the default data (jgan's classifier,
