@@ -18,6 +18,23 @@ import jax.numpy as jnp
 import optax
 
 
+def _projection(name: str, project) -> optax.GradientTransformation:
+    """A stateless transformation placed last in a chain: every update ``u`` of a parameter
+    ``p`` becomes ``project(u, p)`` (the update that lands ``p`` where the constraint puts
+    ``p + u``); needs the current ``params``."""
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(f"{name} needs the current params: call update(g, s, params).")
+        return jax.tree.map(project, updates, params), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def clip_params(clip: float) -> optax.GradientTransformation:
     """Projects ``params + updates`` onto the box ``[-clip, clip]`` (needs ``params``).
 
@@ -26,24 +43,14 @@ def clip_params(clip: float) -> optax.GradientTransformation:
     sum would land outside; after ``optax.apply_updates`` every parameter is in the box.
     """
 
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
+    def project(u, p):
+        target = jnp.clip(p + u, -clip, clip)
+        u = target - p
+        landed = p + u
+        u = jnp.where(landed > clip, jnp.nextafter(u, jnp.full_like(u, -jnp.inf)), u)
+        return jnp.where(landed < -clip, jnp.nextafter(u, jnp.full_like(u, jnp.inf)), u)
 
-    def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError("clip_params needs the current params: call update(g, s, params).")
-
-        def project(u, p):
-            target = jnp.clip(p + u, -clip, clip)
-            u = target - p
-            landed = p + u
-            u = jnp.where(landed > clip, jnp.nextafter(u, jnp.full_like(u, -jnp.inf)), u)
-            return jnp.where(landed < -clip, jnp.nextafter(u, jnp.full_like(u, jnp.inf)), u)
-
-        return jax.tree.map(project, updates, params), state
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _projection("clip_params", project)
 
 
 def max_col_norm(max_norm: float) -> optax.GradientTransformation:
@@ -53,24 +60,14 @@ def max_col_norm(max_norm: float) -> optax.GradientTransformation:
     pylearn2 does: ``W * clip(n, 0, c) / (1e-7 + n)``. Other leaves (biases) are left alone.
     Placed last in a chain; needs ``params``."""
 
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
+    def project(u, p):
+        if p.ndim != 2:
+            return u
+        w = p + u
+        norms = jnp.sqrt(jnp.sum(jnp.square(w), axis=0, keepdims=True))
+        return w * (jnp.clip(norms, 0.0, max_norm) / (1e-7 + norms)) - p
 
-    def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError("max_col_norm needs the current params: call update(g, s, params).")
-
-        def project(u, p):
-            if p.ndim != 2:
-                return u
-            w = p + u
-            norms = jnp.sqrt(jnp.sum(jnp.square(w), axis=0, keepdims=True))
-            return w * (jnp.clip(norms, 0.0, max_norm) / (1e-7 + norms)) - p
-
-        return jax.tree.map(project, updates, params), state
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _projection("max_col_norm", project)
 
 
 def learning_rate(cfg):
