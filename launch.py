@@ -193,10 +193,6 @@ def main(argv):
         sys.exit(130)
     except (ConfigError, DataError, CheckpointError, WorkdirError, iteration.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        if isinstance(e, CheckpointError):
-            # orbax's other reads of a damaged checkpoint fail in coroutines nobody awaits any
-            # more; their "Exception ignored" tracebacks would bury the one line above
-            sys.unraisablehook = lambda unraisable: None
         sys.exit(1)
 
 

@@ -20,8 +20,10 @@ params and, since the old EMA kept params only, G's batch statistics).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import logging
 import os
 import re
 import sys
@@ -41,6 +43,78 @@ class _Damaged(Exception):
 
 
 METADATA_FILE = "_CHECKPOINT_METADATA"  # written by orbax into every finished step directory
+
+
+_ASYNC_READ_MODULES = (f"{os.sep}orbax{os.sep}", f"{os.sep}asyncio{os.sep}", f"{os.sep}tensorstore{os.sep}")
+
+
+def _from_abandoned_read(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (and every exception it chains to) was raised only inside orbax, asyncio
+    or tensorstore: a read of a damaged checkpoint that nobody awaits any more."""
+    seen = 0
+    while exc is not None and seen < 8:
+        tb, files = exc.__traceback__, []
+        while tb is not None:
+            files.append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+        if not files or not all(any(m in f for m in _ASYNC_READ_MODULES) for f in files):
+            return False
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return True
+
+
+class _AbandonedReadRecords(logging.Filter):
+    """asyncio's "exception was never retrieved" records for orbax's abandoned reads (a
+    future that tensorstore failed carries no Python frames at all)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        abandoned = "exception was never retrieved" in str(record.msg) and (
+            exc is None or exc.__traceback__ is None or _from_abandoned_read(exc))
+        return not abandoned
+
+
+_abandoned_reads_silenced = False
+
+
+def _silence_abandoned_reads() -> None:
+    """After orbax failed to read a checkpoint, its other reads of that checkpoint still
+    finish in tensorstore's threads and fail into an event loop orbax has closed: their
+    tracebacks (``sys.unraisablehook``, the ``asyncio`` logger) would bury the one-line error
+    and arrive at any time. From here on, drop exactly those (every frame in orbax, asyncio
+    or tensorstore); anything else still reaches the previous hook."""
+    global _abandoned_reads_silenced
+    if _abandoned_reads_silenced:
+        return
+    _abandoned_reads_silenced = True
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not _from_abandoned_read(unraisable.exc_value):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    logging.getLogger("asyncio").addFilter(_AbandonedReadRecords())
+
+
+@contextlib.contextmanager
+def _abandoned_reads_held():
+    """Hold back unraisable exceptions during a restore: if the restore fails, the abandoned
+    reads' tracebacks are dropped (``_silence_abandoned_reads``); if it succeeds, whatever was
+    held is passed on to the hook in place before."""
+    previous, held = sys.unraisablehook, []
+    sys.unraisablehook = held.append
+    try:
+        yield
+    except BaseException:
+        sys.unraisablehook = previous
+        _silence_abandoned_reads()
+        for u in held:
+            sys.unraisablehook(u)
+        raise
+    sys.unraisablehook = previous
+    for u in held:
+        previous(u)
 
 
 def warn(message: str) -> None:
@@ -231,7 +305,8 @@ class Checkpointer:
             items.update({n: grain.checkpoint.CheckpointRestore(it)
                           for n, it in self._iterators(data_iterator).items()})
         try:
-            restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+            with _abandoned_reads_held():
+                restored = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as e:  # the saved tree matches the template's: its files are at fault
             raise _Damaged(self._damage(step, e)) from None
         state = _from_legacy(restored.state, state_template) if legacy else restored.state

@@ -307,6 +307,53 @@ def test_garbled_array_file_is_reported_as_damage_not_as_another_model(trained, 
     assert "does not match" not in line
 
 
+
+def _raised_in(filename: str, cause: BaseException | None = None) -> BaseException:
+    """An exception whose only frame is in ``filename`` (as if raised by that module)."""
+    scope = {"cause": cause}
+    exec(compile("def f():\n    try:\n        raise RuntimeError('Event loop is closed') from cause\n"
+                 "    except RuntimeError as e:\n        return e\n", filename, "exec"), scope)
+    return scope["f"]()
+
+
+def test_abandoned_read_tracebacks_are_dropped_only_after_a_failed_restore(monkeypatch):
+    """After a failed restore, tracebacks raised only in asyncio/orbax/tensorstore are dropped
+    and every other unraisable still reaches the previous hook; a successful restore passes
+    on everything it held."""
+    import logging
+    import types
+
+    from jgan import checkpoint as ck
+    lib = os.path.join(os.sep, "py", "lib", "asyncio", "base_events.py")
+    ours = os.path.join(os.sep, "work", "jgan", "train.py")
+    assert ck._from_abandoned_read(_raised_in(lib))
+    assert not ck._from_abandoned_read(_raised_in(ours))
+    assert not ck._from_abandoned_read(_raised_in(lib, cause=_raised_in(ours)))
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+    monkeypatch.setattr(ck, "_abandoned_reads_silenced", False)
+    stray, bug = _raised_in(lib), _raised_in(ours)
+    with ck._abandoned_reads_held():  # success: held ones are passed on, in order
+        sys.unraisablehook(types.SimpleNamespace(exc_value=stray))
+    assert seen == [stray] and not ck._abandoned_reads_silenced
+    asyncio_log = logging.getLogger("asyncio")
+    filters = list(asyncio_log.filters)
+    try:
+        with pytest.raises(OSError):
+            with ck._abandoned_reads_held():
+                sys.unraisablehook(types.SimpleNamespace(exc_value=stray))
+                sys.unraisablehook(types.SimpleNamespace(exc_value=bug))
+                raise OSError("unreadable")
+        assert seen == [stray, bug]  # the stray read is dropped, the bug is not
+        sys.unraisablehook(types.SimpleNamespace(exc_value=_raised_in(lib)))  # later stragglers
+        assert seen == [stray, bug]
+        record = logging.LogRecord("asyncio", logging.ERROR, lib, 1, "Future exception was never "
+                                   "retrieved", None, (ValueError, ValueError("ZSTD"), None))
+        other = logging.LogRecord("asyncio", logging.ERROR, lib, 1, "Executing took 0.2 s", None, None)
+        assert not asyncio_log.filter(record) and asyncio_log.filter(other)
+    finally:
+        asyncio_log.filters[:] = filters
+
 FULL_DISK = '''
 import errno, os, sys
 root, full_from = sys.argv[1], int(sys.argv[2])
