@@ -37,7 +37,7 @@ RESUMABLE_FIELDS = (
 )
 
 # Tuple fields of positive integers (layer sizes), where present in a config.
-INT_TUPLE_FIELDS = ("model.generator.hidden", "model.discriminator.hidden",
+INT_TUPLE_FIELDS = ("model.generator.hidden", "model.discriminator.hidden", "model.encoder.hidden",
                     "model.generator.cond_input_units", "model.discriminator.cond_input_units")
 
 
@@ -121,6 +121,9 @@ def base_config() -> ml_collections.ConfigDict:
         o.max_col_norm = 0.0         # > 0: Dense kernel columns' L2 norm kept <= this (pylearn2 max_col_norm)
         o.constant_steps = 0         # > 0 with decay_steps: lr constant for this many updates, then
         o.decay_steps = 0            # ... linearly to 0 over decay_steps updates (0 = constant lr)
+        o.decay_schedule = "linear"  # 'linear' (to 0) | 'exponential' (to lr * final_lr_mult; BiGAN)
+        o.final_lr_mult = 0.01       # exponential decay: the last rate as a fraction of lr
+        o.weight_decay = 0.0         # > 0: coupled L2, weight_decay * p added to each gradient (BiGAN 2.5e-5)
         c.optim[net] = o
 
     c.train = ml_collections.ConfigDict()
@@ -269,6 +272,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
             positive(f"optim.{net}.max_col_norm", o.get("max_col_norm", 0.0), allow_zero=True)
             positive(f"optim.{net}.constant_steps", o.constant_steps, allow_zero=True)
             positive(f"optim.{net}.decay_steps", o.decay_steps, allow_zero=True)
+            positive(f"optim.{net}.weight_decay", o.get("weight_decay", 0.0), allow_zero=True)
+            choice(f"optim.{net}.decay_schedule", o.get("decay_schedule", "linear"), ("linear", "exponential"))
+            if not 0 < o.get("final_lr_mult", 0.01) <= 1:
+                raise ConfigError(f"config.optim.{net}.final_lr_mult={o.final_lr_mult!r} must be in (0, 1].")
             for f in ("b1", "b2", "decay", "momentum"):
                 if not 0 <= o[f] < 1:
                     raise ConfigError(f"config.optim.{net}.{f}={o[f]!r} must be in [0, 1).")

@@ -72,14 +72,20 @@ def max_col_norm(max_norm: float) -> optax.GradientTransformation:
 
 def learning_rate(cfg):
     """``cfg.lr``, or with ``cfg.decay_steps`` > 0 an optax schedule: constant for
-    ``cfg.constant_steps`` updates, then linear to 0 over ``decay_steps`` updates (pix2pix /
-    CycleGAN's "constant, then linear decay"). The schedule reads the optimiser's own update
-    count, which is in the checkpointed optimiser state, so a resumed run continues on it."""
+    ``cfg.constant_steps`` updates, then over ``decay_steps`` updates either linear to 0
+    (``decay_schedule='linear'``: pix2pix / CycleGAN's "constant, then linear decay") or
+    geometric to ``lr * final_lr_mult`` (``'exponential'``: BiGAN's, ``lr * final_lr_mult **
+    (t / decay_steps)`` for the t-th decaying update, constant after). The schedule reads the
+    optimiser's own update count, which is in the checkpointed optimiser state, so a resumed
+    run continues on it."""
     if not cfg.get("decay_steps", 0):
         return cfg.lr
-    return optax.join_schedules([optax.constant_schedule(cfg.lr),
-                                 optax.linear_schedule(cfg.lr, 0.0, cfg.decay_steps)],
-                                [cfg.constant_steps])
+    if cfg.get("decay_schedule", "linear") == "exponential":
+        decay = optax.exponential_decay(cfg.lr, transition_steps=cfg.decay_steps,
+                                        decay_rate=cfg.final_lr_mult, end_value=cfg.lr * cfg.final_lr_mult)
+    else:
+        decay = optax.linear_schedule(cfg.lr, 0.0, cfg.decay_steps)
+    return optax.join_schedules([optax.constant_schedule(cfg.lr), decay], [cfg.constant_steps])
 
 
 def sgd_schedules(cfg):
@@ -106,9 +112,10 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
     ``cfg.name``: 'adam' (``b1``, ``b2``, ``eps``), 'rmsprop' (PyTorch semantics:
     ``v = decay v + (1-decay) g^2``, update ``lr g / (sqrt(v) + eps)``), or 'sgd'
     (``momentum``, 0 = plain SGD; with ``lr_decay_factor`` != 1 or ``final_momentum`` >= 0
-    pylearn2's schedules and update, :func:`sgd_schedules`). ``cfg.max_col_norm`` > 0 appends
-    :func:`max_col_norm`; ``cfg.clip`` > 0 appends weight clipping; the learning
-    rate is :func:`learning_rate`.
+    pylearn2's schedules and update, :func:`sgd_schedules`). ``cfg.weight_decay`` > 0 first
+    adds ``weight_decay * p`` to every gradient (coupled L2, as BiGAN's ``Regularizer``; not
+    AdamW's decoupled decay). ``cfg.max_col_norm`` > 0 appends :func:`max_col_norm`;
+    ``cfg.clip`` > 0 appends weight clipping; the learning rate is :func:`learning_rate`.
     """
     lr = learning_rate(cfg)
     if cfg.name == "adam":
@@ -124,6 +131,8 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
         tx = optax.sgd(lr, momentum=cfg.momentum or None)
     else:
         raise ValueError(f"optimizer {cfg.name!r} is not one of 'adam', 'rmsprop', 'sgd'")
+    if cfg.get("weight_decay", 0.0) > 0:
+        tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
     if cfg.get("max_col_norm", 0.0) > 0:
         tx = optax.chain(tx, max_col_norm(cfg.max_col_norm))
     if cfg.clip > 0:

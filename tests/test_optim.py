@@ -150,3 +150,29 @@ def test_max_col_norm_matches_pylearn2():
     assert n.max() > c and n.min() < c  # both branches exercised
     np.testing.assert_allclose(np.asarray(new["bias"]),
                                np.asarray(params["bias"]) - 0.5 * np.asarray(grads["bias"]), rtol=1e-6)
+
+
+def test_bigan_adam_with_coupled_weight_decay_and_exponential_decay_matches_the_reference():
+    """BiGAN's updater (lib/updates.py): ``g += l2 p`` before Adam (b1 0.5; bias-corrected
+    moments), the rate constant, then geometric to ``lr * final_lr_mult`` over decay_steps."""
+    cfg = base_config().optim.g
+    cfg.lr, cfg.b1, cfg.b2, cfg.eps, cfg.weight_decay = 0.1, 0.5, 0.999, 1e-8, 0.05
+    cfg.constant_steps, cfg.decay_steps, cfg.decay_schedule, cfg.final_lr_mult = 2, 4, "exponential", 0.01
+    tx = optim.make_optimizer(cfg)
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=(3, 2))
+    grads_seq = [rng.normal(size=(3, 2)) for _ in range(9)]
+    params, state = jnp.asarray(p0, jnp.float32), None
+    state = tx.init(params)
+    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for t, g in enumerate(grads_seq):
+        lr = 0.1 if t < 2 else 0.1 * 0.01 ** (min(t - 2, 4) / 4)  # t-th update (from 0)
+        g = g + 0.05 * p
+        m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g * g
+        m_c, v_c = m / (1 - 0.5 ** (t + 1)), v / (1 - 0.999 ** (t + 1))
+        p = p - lr * m_c / (np.sqrt(v_c) + 1e-8)
+        updates, state = tx.update(jnp.asarray(grads_seq[t], jnp.float32), state, params)
+        params = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(np.asarray(params), p, rtol=2e-5, atol=1e-6)
+    assert abs(float(optim.learning_rate(cfg)(6)) - 0.001) < 1e-9  # the last rate, then held
+    assert abs(float(optim.learning_rate(cfg)(100)) - 0.001) < 1e-9

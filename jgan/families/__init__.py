@@ -10,7 +10,7 @@ import importlib
 from jgan.config import ConfigError
 
 FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan",
-            "stargan": "jgan.families.stargan"}
+            "stargan": "jgan.families.stargan", "bigan": "jgan.families.bigan"}
 
 
 def make(config):

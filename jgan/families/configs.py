@@ -126,3 +126,35 @@ def stargan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.domain_classifier = "runs/classifier_stargan"        # experiments/classifier_stargan.py
     c.eval.digit_classifier = "runs/classifier_stargan-digit"   # experiments/classifier_stargan.py:digit
     return c
+
+
+def bigan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): G, an encoder E and a joint
+    D(x, z) (``jgan.families.bigan``). Defaults: the authors' MNIST run (``train_mnist.sh``)."""
+    c.family = "bigan"
+    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' (e.g. data.name='mnist')
+    c.data.image_size, c.data.channels = 28, 1
+    m = c.model
+    m.z_dim = 50                     # latent size
+    m.prior = "uniform"              # 'uniform' (z ~ U(-1, 1), BiGAN) | 'normal' (z ~ N(0, I), ALI)
+    g = m.generator
+    g.name, g.norm, g.hidden = "bigan_mlp", "batch", (1024, 1024)
+    m.encoder = ml_collections.ConfigDict()
+    m.encoder.name = "bigan_mlp"     # E: the reference's mnist_mlp featuriser + a linear map to z
+    m.encoder.norm = "batch"
+    m.encoder.hidden = (1024, 1024)
+    m.encoder.stochastic = False     # ALI: Gaussian posterior, z = mean + std * eps (needs prior 'normal')
+    dd = m.discriminator
+    dd.name, dd.norm, dd.hidden = "bigan_mlp", "batch", (1024, 1024)
+    dd.dropout = 0.0                 # dropout on D's hidden units (ALI: 0.2)
+    c.loss.name = "non_saturating"   # G and E: the flipped labels (the reference's opp_loss) | 'minimax'
+    for net in ("g", "d"):           # E trains with G's optimiser settings (the reference's updater)
+        o = c.optim[net]
+        o.name, o.lr, o.b1, o.b2, o.eps = "adam", 2e-4, 0.5, 0.999, 1e-8
+        o.weight_decay = 2.5e-5
+        o.decay_schedule, o.final_lr_mult = "exponential", 0.01
+    c.train.batch_size = 128
+    c.train.d_steps = 1
+    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
+    c.eval.features = True           # the encoder's linear-probe / 1NN accuracy and reconstructions
+    return c
