@@ -22,11 +22,14 @@ from jgan.data.sources import DataError
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file[:variant].", lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory (default runs/<name>[-<variant>]).")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate", "reconstruct"],
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "interpolate", "reconstruct", "arithmetic",
+                                    "directions"],
                   "train (or resume); eval: the config's metrics for a checkpoint (eval.json); "
                   "sample: a grid from latent --seeds (pix2pix: translations of held-out examples); "
                   "interpolate (gan family): linear and spherical strips through the latents of --seeds; "
-                  "reconstruct (bigan family): held-out images and their G(E(x)).")
+                  "reconstruct (bigan family): held-out images and their G(E(x)); arithmetic / "
+                  "directions (unconditional digit generators): latent vector arithmetic on --labels "
+                  "a,b (bold a - thin a + thin b) and InterFaceGAN attribute directions (ink, slant).")
 flags.DEFINE_string("seeds", "", "train: a seed study, N seeds from config.seed (e.g. 10) or a list (3,7,11), "
                     "table of mean +- s.e. in WORKDIR/study.md; sample / interpolate: latent seeds, e.g. "
                     "0-15 or 3,7 (default: 0-63 for an unconditional grid, 0-7 for conditional grids, 0-3 "

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import optim, steps, viz
+from jgan import edits, optim, steps, viz
 from jgan.config import ConfigError, choice, positive
 from jgan.data import pipeline, sources
 from jgan.eval import evaluate as E
@@ -287,7 +287,15 @@ class BiGAN(Family):
         E.check_evaluator(self.config)
 
     def modes(self):
-        return {"sample": self.write_sample_grid, "reconstruct": self.write_reconstructions}
+        return {"sample": self.write_sample_grid, "reconstruct": self.write_reconstructions,
+                **edits.modes(self)}
+
+    def latent_space(self, state: State) -> edits.LatentSpace:
+        """z from the prior and G (EMA when kept) in inference mode."""
+        variables = ema_variables(state, "g")
+        return edits.LatentSpace(z_dim=self.z_dim,
+                                 draw=lambda key, n: draw_prior(key, n, self.z_dim, self.prior),
+                                 decode=lambda z: self.generate(variables, jnp.asarray(z)))
 
     def write_sample_grid(self, state: State, workdir: str, args) -> list[str]:
         """``--mode sample``: G(z) for the latent seeds ``args.seeds`` (default 0-63), each z

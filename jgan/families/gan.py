@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import conditioning, losses, optim, penalties, sampling, steps, viz
+from jgan import conditioning, edits, losses, optim, penalties, sampling, steps, viz
 from jgan.conditioning import (Latents, d_args, d_aux_loss, draw_latents, g_args, g_aux_loss,
                                split_output)
 from jgan.config import ConfigError, choice, positive
@@ -454,8 +454,19 @@ class GAN(Family):
         E.check_evaluator(self.config, conditional=self.cond.kind != "none")
 
     def modes(self):
-        return {"sample": functools.partial(sampling.write_sample_grid, self),
-                "interpolate": functools.partial(sampling.write_interpolations, self)}
+        modes = {"sample": functools.partial(sampling.write_sample_grid, self),
+                 "interpolate": functools.partial(sampling.write_interpolations, self)}
+        if self.cond.kind == "none" and len(self.shape) == 3:  # an unconditional image G: edits of z
+            modes.update(edits.modes(self))
+        return modes
+
+    def latent_space(self, state: State) -> edits.LatentSpace:
+        """z ~ N(0, I) and G (EMA when kept) in inference mode (unconditional G only)."""
+        variables = self.sample_variables(state)
+        return edits.LatentSpace(
+            z_dim=self.config.model.z_dim,
+            draw=lambda key, n: jax.random.normal(key, (n, self.config.model.z_dim)),
+            decode=lambda z: generate(self.g_model, variables, Latents(jnp.asarray(z), None, None), self.cond))
 
 
 def make(config: ml_collections.ConfigDict) -> GAN:
