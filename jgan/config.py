@@ -80,7 +80,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.generator.init_range = 0.0       # mlp: > 0: kernels ~ U(-r, r) (pylearn2 irange); 0: LeCun normal
     c.model.generator.output = "tanh"        # mlp images: 'tanh' | 'sigmoid' (2 sigmoid - 1, pylearn2's unit)
     c.model.generator.fc = 0                 # dcgan28: > 0: a Dense(fc)-norm-ReLU layer first (InfoGAN: 1024)
-    c.model.generator.attention_resolution = 0  # sngan_cnn/resnet: SAGAN block at this size (0 = none)
+    c.model.generator.attention_resolution = 0  # sngan_cnn/resnet/biggan: SAGAN block at this size (0 = none)
+    c.model.generator.shared_dim = 128       # biggan: width of the shared class embedding
+    c.model.generator.hierarchical = True    # biggan: z split into chunks, one per block (hierarchical z)
     c.model.discriminator = ml_collections.ConfigDict()
     c.model.discriminator.name = "dcgan28"   # one of jgan.models.DISCRIMINATORS
     c.model.discriminator.width = 64
@@ -124,6 +126,7 @@ def base_config() -> ml_collections.ConfigDict:
         o.decay_schedule = "linear"  # 'linear' (to 0) | 'exponential' (to lr * final_lr_mult; BiGAN)
         o.final_lr_mult = 0.01       # exponential decay: the last rate as a fraction of lr
         o.weight_decay = 0.0         # > 0: coupled L2, weight_decay * p added to each gradient (BiGAN 2.5e-5)
+        o.ortho_reg = 0.0            # > 0: BigGAN's orthogonal regularisation (beta; 1e-4) on the kernels
         c.optim[net] = o
 
     c.train = ml_collections.ConfigDict()
@@ -138,6 +141,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.iterations_per_call = 1  # K whole iterations per compiled call (lax.scan); same bits as 1
     c.train.host_memory = "keep"     # 'keep': freed host memory is reused, not returned (jgan.hostmem) | 'release'
     c.train.ema_decay = 0.0          # EMA of G's parameters (0 = off)
+    c.train.ema_start = 0            # BigGAN: the EMA copies G (decay 0) before this iteration
     c.train.log_every = 50           # iterations between metric records
     c.train.sample_every = 500       # iterations between sample grids
     c.train.checkpoint_every = 1000  # iterations between checkpoints
@@ -159,6 +163,8 @@ def base_config() -> ml_collections.ConfigDict:
     # -- evaluation protocol (jgan.eval.evaluate)
     c.eval.protocol = "quick"        # 'quick' (num_samples vs num_real) | 'paper' (50k, 8-bit, whole train split)
     c.eval.heldout_split = "test"    # --mode eval: real data of this split against the reference (the floor)
+    c.eval.truncation = 0.0          # > 0: BigGAN's truncation, z entries above this resampled (grids, eval, sample)
+    c.eval.standing_stats = 0        # > 0: BigGAN's standing statistics, G's BatchNorm moments averaged over this many batches
     return c
 
 
@@ -273,6 +279,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
             positive(f"optim.{net}.constant_steps", o.constant_steps, allow_zero=True)
             positive(f"optim.{net}.decay_steps", o.decay_steps, allow_zero=True)
             positive(f"optim.{net}.weight_decay", o.get("weight_decay", 0.0), allow_zero=True)
+            positive(f"optim.{net}.ortho_reg", o.get("ortho_reg", 0.0), allow_zero=True)
             choice(f"optim.{net}.decay_schedule", o.get("decay_schedule", "linear"), ("linear", "exponential"))
             if not 0 < o.get("final_lr_mult", 0.01) <= 1:
                 raise ConfigError(f"config.optim.{net}.final_lr_mult={o.final_lr_mult!r} must be in (0, 1].")
@@ -296,6 +303,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.model.discriminator.{f}={d[f]!r} must be in [0, 1)"
                               f"{' (or < 0: the same as dropout)' if f == 'input_dropout' else ''}.")
     positive("eval.every", c.eval.every, allow_zero=True)
+    positive("eval.truncation", c.eval.get("truncation", 0.0), allow_zero=True)
+    positive("eval.standing_stats", c.eval.get("standing_stats", 0), allow_zero=True)
+    positive("train.ema_start", c.train.get("ema_start", 0), allow_zero=True)
     positive("eval.num_samples", c.eval.num_samples)
     positive("eval.num_real", c.eval.num_real)
     choice("eval.extractor", c.eval.extractor, ("auto", "classifier", "inception"))

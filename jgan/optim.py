@@ -70,6 +70,35 @@ def max_col_norm(max_norm: float) -> optax.GradientTransformation:
     return _projection("max_col_norm", project)
 
 
+def ortho_regularization(strength: float, exclude: tuple[str, ...] = ("shared",)) -> optax.GradientTransformation:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019, Sec. 3.1, Eq. 3; BigGAN-PyTorch's
+    ``utils.ortho``, which adds the penalty's gradient to ``param.grad``): for every parameter
+    with at least 2 axes, seen as ``W [out, in]`` (rows = output units: a flax kernel ``[..., out]``
+    transposed), ``g += strength * 2 ((W W^T) * (1 - I)) W``: the gradient of
+    ``strength / 2 * ||(W W^T) * (1 - I)||_F^2`` (the paper's Eq. 3 with beta = strength / 2;
+    the reference's code, which its results come from, is followed). Parameters whose path
+    names one of ``exclude`` (the shared class embedding) are left alone. Placed first in a
+    chain (it changes the gradient); needs ``params``."""
+
+    def add(path, g, p):
+        if p.ndim < 2 or any(getattr(k, "key", None) in exclude for k in path):
+            return g
+        w = p.reshape(-1, p.shape[-1]).T
+        gram = (w @ w.T) * (1.0 - jnp.eye(w.shape[0], dtype=w.dtype))
+        return g + strength * (2.0 * gram @ w).T.reshape(p.shape)
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("ortho_regularization needs the current params: call update(g, s, params).")
+        return jax.tree_util.tree_map_with_path(add, updates, params), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def learning_rate(cfg):
     """``cfg.lr``, or with ``cfg.decay_steps`` > 0 an optax schedule: constant for
     ``cfg.constant_steps`` updates, then over ``decay_steps`` updates either linear to 0
@@ -133,6 +162,8 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
         raise ValueError(f"optimizer {cfg.name!r} is not one of 'adam', 'rmsprop', 'sgd'")
     if cfg.get("weight_decay", 0.0) > 0:
         tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
+    if cfg.get("ortho_reg", 0.0) > 0:
+        tx = optax.chain(ortho_regularization(cfg.ortho_reg), tx)
     if cfg.get("max_col_norm", 0.0) > 0:
         tx = optax.chain(tx, max_col_norm(cfg.max_col_norm))
     if cfg.clip > 0:

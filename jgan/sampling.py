@@ -41,10 +41,59 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
-def latents(seed: int, latent_seeds, z_dim: int) -> jax.Array:
-    """``[len(latent_seeds), z_dim]``: one N(0, I) vector per latent seed."""
+def latents(seed: int, latent_seeds, z_dim: int, truncation: float = 0.0) -> jax.Array:
+    """``[len(latent_seeds), z_dim]``: one N(0, I) vector per latent seed (truncated by
+    resampling when ``truncation`` > 0)."""
     base = stream_key(seed, EVAL)
-    return jnp.stack([jax.random.normal(jax.random.fold_in(base, s), (z_dim,)) for s in latent_seeds])
+    return jnp.stack([truncate(jax.random.normal(jax.random.fold_in(base, s), (z_dim,)),
+                               jax.random.fold_in(base, s), truncation) for s in latent_seeds])
+
+
+def truncate(z: jax.Array, key: jax.Array, threshold: float) -> jax.Array:
+    """BigGAN's truncation trick (Brock et al. 2019, Sec. 3.1): every entry of ``z`` (drawn from
+    N(0, 1)) whose magnitude exceeds ``threshold`` is redrawn until it does not (draw ``i`` from
+    ``fold_in(key, 2**31 - 1 - i)``), so the entries are N(0, 1) truncated to
+    ``[-threshold, threshold]``; ``threshold`` 0: ``z`` unchanged."""
+    if not threshold:
+        return z
+
+    def body(carry):
+        z, i = carry
+        fresh = jax.random.normal(jax.random.fold_in(key, 2 ** 31 - 1 - i), z.shape, z.dtype)
+        return jnp.where(jnp.abs(z) > threshold, fresh, z), i + 1
+
+    return jax.lax.while_loop(lambda c: jnp.any(jnp.abs(c[0]) > threshold), body, (z, jnp.int32(0)))[0]
+
+
+def standing_statistics(model, variables: dict, batches) -> dict:
+    """BigGAN's standing statistics (Brock et al. 2019, App. C.1; BigGAN-PyTorch's
+    ``accumulate_standing_stats``): the BatchNorm moments (``mean`` / ``var`` leaves of
+    ``batch_stats``) replaced by their average over G run in train mode on each of ``batches``
+    (tuples of G's inputs); other statistics (spectral norm's ``u`` / ``sigma``) are kept.
+    Each batch's moments are read back from a running average started at 0 (flax keeps
+    ``momentum * 0 + (1 - momentum) * batch``, momentum 0.9 in jgan's BatchNorm); the
+    variance is flax's biased batch variance (PyTorch stores the unbiased one)."""
+    moments = ("mean", "var")
+
+    def is_moment(path):
+        return getattr(path[-1], "key", None) in moments
+
+    zeroed = jax.tree_util.tree_map_with_path(
+        lambda p, v: jnp.zeros_like(v) if is_moment(p) else v, variables["batch_stats"])
+
+    @jax.jit
+    def one(args):
+        _, upd = model.apply({"params": variables["params"], "batch_stats": zeroed}, *args, train=True,
+                             mutable=["batch_stats"])
+        return upd["batch_stats"]
+
+    total = None
+    for args in batches:
+        stats = one(args)
+        total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+    averaged = jax.tree_util.tree_map_with_path(
+        lambda p, t, v: t / (len(batches) * 0.1) if is_moment(p) else v, total, variables["batch_stats"])
+    return {"params": variables["params"], "batch_stats": averaged}
 
 
 def lerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
@@ -164,7 +213,7 @@ def write_sample_grid(family, state, workdir: str, args) -> list[str]:
         raise ValueError(f"--labels must be in [0, {cond.num_classes}), got {list(labels)}.")
     latent_seeds = parse_seeds(args.seeds or ("0-63" if cond.kind == "none" else "0-7"))
     variables, step = family.sample_variables(state), int(state.step)
-    z = latents(config.seed, latent_seeds, config.model.z_dim)
+    z = latents(config.seed, latent_seeds, config.model.z_dim, config.eval.get("truncation", 0.0))
     seeds = f"seeds_{latent_seeds[0]}-{latent_seeds[-1]}_step_{step:07d}.png"
     if cond.kind == "none":
         images = generate(family.g_model, variables, with_codes(z, jnp.zeros(len(z), jnp.int32),

@@ -88,6 +88,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.model.generator.name={c.model.generator.name!r} has no conditional "
                           f"BatchNorm for model.conditioning='projection'; use one of "
                           f"{', '.join(CONDITIONAL_BN_GENERATORS)}.")
+    if c.model.generator.name == "biggan" and c.model.conditioning != "projection":
+        raise ConfigError(f"config.model.generator.name='biggan' is class-conditional (conditional BatchNorm "
+                          f"on a shared class embedding); set model.conditioning='projection', not "
+                          f"{c.model.conditioning!r}.")
     if c.model.conditioning == "projection" and c.model.generator.norm != "batch":
         raise ConfigError("config.model.generator.norm must be 'batch' for model.conditioning='projection' "
                           "(its generator uses class-conditional BatchNorm).")
@@ -142,6 +146,7 @@ class _Updates:
         self.reuse_fake = config.train.reuse_fake
         self.unroll = config.train.unroll_d
         self.ema_decay = config.train.ema_decay
+        self.ema_start = config.train.get("ema_start", 0)
         self.penalty = penalties.get_penalty(config.loss.penalty)
         self.penalty_weight = config.loss.penalty_weight
 
@@ -260,7 +265,10 @@ class _Updates:
         g, grad_norm = steps.apply_gradients(g, grads, g_bs)
         ema = dict(state.ema)
         if "g" in ema:
-            ema["g"] = ema_update(ema["g"], g, self.ema_decay)
+            decay = self.ema_decay
+            if self.ema_start:  # BigGAN-PyTorch's ema.update(itr): decay 0 while itr (1-based) < start
+                decay = jnp.where(state.step + 1 < self.ema_start, 0.0, decay)
+            ema["g"] = ema_update(ema["g"], g, decay)
         metrics = {"g_loss": jax.lax.pmean(loss, steps.AXIS), "g_grad_norm": grad_norm,
                    **steps.pmean(extra_metrics)}
         return state.replace(nets={**state.nets, "g": g}, ema=ema, step=state.step + 1), metrics
@@ -282,21 +290,24 @@ class _Updates:
 # ----------------------------------------------------------------------------- sampling
 
 
-def fixed_latents(key, n: int, z_dim: int, cond) -> Latents:
-    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key``, balanced labels / codes
+def fixed_latents(key, n: int, z_dim: int, cond, truncation: float = 0.0) -> Latents:
+    """Latents of a fixed sample batch: ``z ~ N(0, I)`` from ``key`` (truncated by resampling
+    when ``truncation`` > 0, :func:`jgan.sampling.truncate`), balanced labels / codes
     (:func:`jgan.conditioning.balanced_latents`, continuous codes from ``fold_in(key, 2)``)."""
-    return conditioning.balanced_latents(jax.random.normal(key, (n, z_dim)), jax.random.fold_in(key, 2), cond)
+    z = sampling.truncate(jax.random.normal(key, (n, z_dim)), key, truncation)
+    return conditioning.balanced_latents(z, jax.random.fold_in(key, 2), cond)
 
 
-def eval_noise(seed: int, n: int, z_dim: int) -> jax.Array:
-    """The fixed evaluation latents ``[n, z_dim]`` of a run."""
-    return jax.random.normal(jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 1), (n, z_dim))
+def eval_noise(seed: int, n: int, z_dim: int, truncation: float = 0.0) -> jax.Array:
+    """The fixed evaluation latents ``[n, z_dim]`` of a run (truncated when ``truncation`` > 0)."""
+    key = jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 1)
+    return sampling.truncate(jax.random.normal(key, (n, z_dim)), key, truncation)
 
 
-def eval_latents(seed: int, n: int, z_dim: int, cond) -> Latents:
+def eval_latents(seed: int, n: int, z_dim: int, cond, truncation: float = 0.0) -> Latents:
     """The fixed evaluation latents of a run: z = :func:`eval_noise`, balanced labels / codes
     (continuous codes from the EVAL stream)."""
-    return conditioning.balanced_latents(eval_noise(seed, n, z_dim),
+    return conditioning.balanced_latents(eval_noise(seed, n, z_dim, truncation),
                                          jax.random.fold_in(stream_key(seed, EVAL), 2 ** 31 - 2), cond)
 
 
@@ -419,14 +430,28 @@ class GAN(Family):
 
     # --- host side
     def sample_variables(self, state: State, use_ema: bool = True) -> dict:
+        """G's variables for sampling: the EMA (``use_ema`` and kept) or the raw G; with
+        ``eval.standing_stats`` = K > 0, BatchNorm's moments replaced by their average over K
+        batches of G in train mode (:func:`jgan.sampling.standing_statistics`)."""
         if use_ema:
-            return ema_variables(state, "g")
-        g = state.nets["g"]
-        return {"params": g.params, "batch_stats": g.batch_stats}
+            variables = ema_variables(state, "g")
+        else:
+            g = state.nets["g"]
+            variables = {"params": g.params, "batch_stats": g.batch_stats}
+        k = self.config.eval.get("standing_stats", 0)
+        if not k:
+            return variables
+        c = self.config
+        key = jax.random.fold_in(stream_key(c.seed, EVAL), 2 ** 31 - 3)
+        lat = [fixed_latents(jax.random.fold_in(key, i), c.train.batch_size, c.model.z_dim, self.cond,
+                             c.eval.get("truncation", 0.0)) for i in range(k)]
+        return sampling.standing_statistics(self.g_model, variables,
+                                            [g_args(x, self.cond) for x in lat])
 
     def write_grids(self, state: State, step: int, out) -> None:
         c = self.config
-        lat = fixed_latents(stream_key(c.seed, SAMPLES), c.train.num_samples, c.model.z_dim, self.cond)
+        lat = fixed_latents(stream_key(c.seed, SAMPLES), c.train.num_samples, c.model.z_dim, self.cond,
+                            c.eval.get("truncation", 0.0))
         ncols = self.cond.num_classes if self.cond.kind != "none" else None  # a column per class / code
         variants = [("", False)] + ([("ema_", True)] if "g" in state.ema else [])
         for prefix, use_ema in variants:
@@ -437,7 +462,8 @@ class GAN(Family):
     def eval_samples(self, state: State) -> tuple[np.ndarray, Latents]:
         """The protocol's number of samples (``jgan.eval.evaluate.num_generated``) of the EMA
         (or raw) G on the run's evaluation latents."""
-        lat = eval_latents(self.config.seed, E.num_generated(self.config), self.config.model.z_dim, self.cond)
+        lat = eval_latents(self.config.seed, E.num_generated(self.config), self.config.model.z_dim, self.cond,
+                           self.config.eval.get("truncation", 0.0))
         return generate(self.g_model, self.sample_variables(state), lat, self.cond), lat
 
     def evaluate(self, state: State, workdir: str) -> dict[str, float]:

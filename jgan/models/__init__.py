@@ -6,6 +6,7 @@ from typing import Sequence
 
 import flax.linen as nn
 
+from jgan.models.biggan import BigGANDiscriminator, BigGANGenerator
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, MnistDiscriminator, MnistGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.models.conditional import (AuxHeadDiscriminator, LabelConcatDiscriminator, LabelConcatGenerator,
@@ -65,14 +66,27 @@ def _dis_resnet(cfg, shape):
                                attention_resolution=cfg.attention_resolution)
 
 
+def _gen_biggan(cfg, shape, num_classes=0):
+    if not num_classes:
+        raise ValueError("BigGAN's generator is class-conditional: set model.conditioning='projection'")
+    return BigGANGenerator(image_size=shape[0], channels=shape[-1], width=cfg.width, num_classes=num_classes,
+                           shared_dim=cfg.get("shared_dim", 128), hierarchical=cfg.get("hierarchical", True),
+                           attention_resolution=cfg.attention_resolution)
+
+
 GENERATORS = {"dcgan": _gen_dcgan, "dcgan28": _gen_mnist, "mlp": _gen_mlp,
-              "sngan_cnn": _gen_sngan_cnn, "resnet": _gen_resnet}
+              "sngan_cnn": _gen_sngan_cnn, "resnet": _gen_resnet, "biggan": _gen_biggan}
+def _dis_biggan(cfg, shape):
+    return BigGANDiscriminator(image_size=shape[0], width=cfg.width, spectral_norm=cfg.spectral_norm,
+                               attention_resolution=cfg.attention_resolution)
+
+
 DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "mlp": _dis_mlp,
-                  "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet}
+                  "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet, "biggan": _dis_biggan}
 
 
 # generators with class-conditional BatchNorm (the projection cGAN's G)
-CONDITIONAL_BN_GENERATORS = ("dcgan", "dcgan28")
+CONDITIONAL_BN_GENERATORS = ("dcgan", "dcgan28", "biggan")
 CONDITIONING = ("none", "concat", "projection", "acgan", "infogan")
 INFOGAN_Q_HIDDEN = 128  # Q head: Dense(128)-BN-LReLU (Chen et al. 2016, MNIST)
 
@@ -115,7 +129,7 @@ def make_discriminator(cfg, data_shape: Sequence[int], pack: int = 1, conditioni
     d = DISCRIMINATORS[cfg.name](cfg, tuple(data_shape))
     if conditioning != "none" and pack > 1:
         raise ValueError("PacGAN packing (model.pack > 1) works with unconditional models only")
-    sn = bool(cfg.name in ("sngan_cnn", "resnet") and cfg.spectral_norm)
+    sn = bool(cfg.name in ("sngan_cnn", "resnet", "biggan") and cfg.spectral_norm)
     units = tuple(cfg.get("cond_input_units", ()))
     if conditioning == "concat" and units:
         mlp = cfg.name == "mlp"

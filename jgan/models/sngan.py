@@ -210,6 +210,7 @@ class DBlock(nn.Module):
     downsample: bool = True
     optimized: bool = False
     spectral_norm: bool = True
+    wide: bool = False  # hidden channels = features (BigGAN's D_wide) instead of the input's
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -221,7 +222,8 @@ class DBlock(nn.Module):
             h = conv(self.features, 3, math.sqrt(2), "conv1")(x, train)
             h = conv(self.features, 3, math.sqrt(2), "conv2")(nn.relu(h), train)
             return _downsample(h) + conv(self.features, 1, 1.0, "shortcut")(_downsample(x), train)
-        h = conv(x.shape[-1], 3, math.sqrt(2), "conv1")(nn.relu(x), train)
+        hidden = self.features if self.wide else x.shape[-1]
+        h = conv(hidden, 3, math.sqrt(2), "conv1")(nn.relu(x), train)
         h = conv(self.features, 3, math.sqrt(2), "conv2")(nn.relu(h), train)
         s = x
         if self.downsample:
