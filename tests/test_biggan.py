@@ -161,11 +161,14 @@ def test_ema_starts_late_and_resume_is_bit_exact(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_quick_run_trains_and_writes_the_class_by_seed_grid(tmp_path):
+def test_quick_run_through_launch_trains_and_writes_the_class_by_seed_grid(tmp_path):
     """biggan:quick (2 D steps, ortho on G, EMA from 2, standing statistics in the grids)."""
-    from PIL import Image
-    train.run(_quick(), str(tmp_path))
     import json
+
+    from PIL import Image
+    from conftest import launch
+    r = launch("--config", "experiments/biggan.py:quick", "--workdir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records if "d_loss" in r)
     grid = Image.open(tmp_path / "samples" / "ema_step_0000004.png")

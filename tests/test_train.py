@@ -86,12 +86,10 @@ def assert_trees_equal(a, b):
 def test_same_seed_same_bits_and_resume_equals_straight_run(tmp_path):
     # Straight to 8 (WGAN quick: long critic phases at iterations 0, 1, 4 and the
     # data iterator, RNG and RMSProp state all matter) ...
+    # (the same seed twice gives the same bits: tests/test_golden.py holds wgan:quick's final
+    # state to a recorded digest)
     train.run(wgan_quick(8), str(tmp_path / "a"))
-    # ... twice: bitwise equal.
-    train.run(wgan_quick(8), str(tmp_path / "b"))
     _, a = final_params(tmp_path / "a")
-    _, b = final_params(tmp_path / "b")
-    assert_trees_equal(a, b)
     # Stopped at 4 and resumed to 8: bitwise equal to the straight run.
     train.run(wgan_quick(4), str(tmp_path / "c"))
     train.run(wgan_quick(8), str(tmp_path / "c"))
