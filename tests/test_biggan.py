@@ -92,7 +92,8 @@ def test_hierarchical_z_feeds_one_chunk_per_block():
     v = g.init(jax.random.key(0), z, y, train=False)
     assert v["params"]["linear"]["kernel"].shape == (4, 7 * 7 * 8)  # chunk 0 -> the 7x7 input
     assert v["params"]["block0"]["bn1"]["gain"]["kernel"].shape == (4 + 4, 8)  # embedding + chunk 1
-    out = lambda z: np.asarray(g.apply(v, z, y, train=False))  # noqa: E731
+    apply = jax.jit(lambda z: g.apply(v, z, y, train=False))
+    out = lambda z: np.asarray(apply(z))  # noqa: E731
     base = out(z)
     np.testing.assert_array_equal(out(z.at[:, 12].set(5.0)), base)  # the remainder is unused
     for k in range(3):  # every chunk matters
@@ -131,10 +132,9 @@ def _quick(**overrides):
     return cfg
 
 
-def test_ema_starts_late_and_resume_is_bit_exact(tmp_path):
+def test_ema_starts_late(tmp_path):
     """train.ema_start = 3 (on gan:quick, the cheapest G with an EMA): after 2 iterations the EMA
-    is G itself (decay 0 while the 1-based iteration is below 3), after 4 it is not; resuming
-    from 2 ends in the straight run's state."""
+    is G itself (decay 0 while the 1-based iteration is below 3), after 4 it is not."""
     def cfg_of(steps):
         cfg = load_experiment("experiments/gan.py", "quick")
         cfg.train.ema_decay, cfg.train.ema_start = 0.9, 3
@@ -143,8 +143,6 @@ def test_ema_starts_late_and_resume_is_bit_exact(tmp_path):
 
     cfg = cfg_of(4)
     train.run(cfg, str(tmp_path / "straight"))
-    train.run(cfg_of(2), str(tmp_path / "resumed"))
-    train.run(cfg, str(tmp_path / "resumed"))
 
     def state(workdir, step):
         ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
@@ -156,18 +154,16 @@ def test_ema_starts_late_and_resume_is_bit_exact(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, at2.ema["g"]["params"], at2.nets["g"].params)
     diff = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), at4.ema["g"]["params"], at4.nets["g"].params)
     assert max(jax.tree.leaves(diff)) > 0
-    resumed = state(tmp_path / "resumed", 4)
-    for a, b in zip(jax.tree.leaves(at4), jax.tree.leaves(resumed)):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_quick_run_through_launch_trains_and_writes_the_class_by_seed_grid(tmp_path):
-    """biggan:quick (2 D steps, ortho on G, EMA from 2, standing statistics in the grids)."""
+    """biggan:quick (ortho on G, EMA from 2, standing statistics in the grids)."""
     import json
 
     from PIL import Image
     from conftest import launch
-    r = launch("--config", "experiments/biggan.py:quick", "--workdir", str(tmp_path))
+    r = launch("--config", "experiments/biggan.py:quick", "--workdir", str(tmp_path),
+               "--config.train.d_steps=1")  # the n_critic loop is the gan family's, tested there
     assert r.returncode == 0, r.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records if "d_loss" in r)
