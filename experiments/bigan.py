@@ -23,7 +23,11 @@ The paper reports 97.39% 1NN accuracy of E(x) on the MNIST test set (Table 1).
 
 ``ali``: ALI's game on the same networks: z ~ N(0, I), a Gaussian posterior
 ``E(x) = mean + std eps`` (reparameterised), dropout 0.2 in D (ALI's D); ALI's convolutional
-CIFAR-10 / CelebA networks are not built (see the issue notes).
+CIFAR-10 / CelebA networks are not built (see the issue notes). Measured on 2026-11-30 it
+does **not** train on these MLP networks: G had collapsed to one digit class by iteration
+2,500 (FID 859) and the run diverged (NaN) at 3,233. The posterior's log-variance has no bias
+or bound here (the BiGAN authors' Gaussian encoder adds -5 to it, ``--log_var_bias``): the
+first thing to try.
 
     python launch.py --config experiments/bigan.py
     python launch.py --config experiments/bigan.py:ali
