@@ -25,9 +25,11 @@ The paper reports 97.39% 1NN accuracy of E(x) on the MNIST test set (Table 1).
 ``E(x) = mean + std eps`` (reparameterised), dropout 0.2 in D (ALI's D); ALI's convolutional
 CIFAR-10 / CelebA networks are not built (see the issue notes). Measured on 2026-11-30 it
 does **not** train on these MLP networks: G had collapsed to one digit class by iteration
-2,500 (FID 859) and the run diverged (NaN) at 3,233. The posterior's log-variance has no bias
-or bound here (the BiGAN authors' Gaussian encoder adds -5 to it, ``--log_var_bias``): the
-first thing to try.
+2,500 (FID 859) and the run diverged (NaN) at 3,233. With the BiGAN authors' log-variance
+bias of -5 (``--log_var_bias``; tried as an uncommitted patch, 5,000 iterations) it no longer
+diverged but collapsed all the same (FID 881 at 2,500, 928 at 5,000): the collapse is not the
+posterior's variance; the N(0, I) prior on these sigmoid-output nets and D's dropout are
+what differ from the working BiGAN default.
 
     python launch.py --config experiments/bigan.py
     python launch.py --config experiments/bigan.py:ali
