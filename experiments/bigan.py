@@ -27,9 +27,10 @@ CIFAR-10 / CelebA networks are not built (see the issue notes). Measured on 2026
 does **not** train on these MLP networks: G had collapsed to one digit class by iteration
 2,500 (FID 859) and the run diverged (NaN) at 3,233. With the BiGAN authors' log-variance
 bias of -5 (``--log_var_bias``; tried as an uncommitted patch, 5,000 iterations) it no longer
-diverged but collapsed all the same (FID 881 at 2,500, 928 at 5,000): the collapse is not the
-posterior's variance; the N(0, I) prior on these sigmoid-output nets and D's dropout are
-what differ from the working BiGAN default.
+diverged but collapsed all the same (FID 881 at 2,500, 928 at 5,000); without D's dropout it
+collapsed too; the BiGAN default with only an N(0, I) prior reached FID 612 at 2,500 (291.8
+with the uniform prior): these nets do not take to the N(0, I) prior
+(``results/bigan_biggan_mnist.md``).
 
     python launch.py --config experiments/bigan.py
     python launch.py --config experiments/bigan.py:ali
