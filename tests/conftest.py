@@ -16,12 +16,20 @@ import pytest  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_experiment(path, variant=None):
-    """``get_config(variant)`` of an experiment file (path relative to the repository)."""
+def load_experiment(path, variant=None, **overrides):
+    """``get_config(variant)`` of an experiment file (path relative to the repository), then
+    ``overrides``: dotted field -> value, in order (``**{"eval.every": 0}``)."""
     spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.get_config(variant)
+    cfg = module.get_config(variant)
+    for field, value in overrides.items():
+        *parents, leaf = field.split(".")
+        node = cfg
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return cfg
 
 
 def launch(*args, cwd=ROOT, timeout=900):

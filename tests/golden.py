@@ -55,15 +55,8 @@ def case_config(name: str):
     from conftest import load_experiment
 
     path, variant, overrides = CASES[name]
-    cfg = load_experiment(path, variant)
-    cfg.eval.every = 0  # evaluation does not touch the state; it needs the classifier
-    for field, value in overrides.items():
-        node = cfg
-        *parents, leaf = field.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return cfg
+    # evaluation does not touch the state; it needs the classifier
+    return load_experiment(path, variant, **{"eval.every": 0, **overrides})
 
 
 def digest(tree: dict) -> dict[str, str]:

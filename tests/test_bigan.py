@@ -22,15 +22,7 @@ from jgan.models.bigan import BiGANEncoder, BiGANGenerator, JointDiscriminator
 
 
 def _quick(**overrides):
-    cfg = load_experiment("experiments/bigan.py", "quick")
-    cfg.eval.every = 0
-    for k, v in overrides.items():
-        node, *path = k.split(".")
-        target = cfg[node]
-        for p in path[:-1]:
-            target = target[p]
-        target[path[-1]] = v
-    return cfg
+    return load_experiment("experiments/bigan.py", "quick", **{"eval.every": 0, **overrides})
 
 
 # ----------------------------------------------------------------------------- networks

@@ -122,14 +122,7 @@ def test_standing_statistics_are_the_batches_average_moments():
 
 
 def _quick(**overrides):
-    cfg = load_experiment("experiments/biggan.py", "quick")
-    for k, val in overrides.items():
-        node, *path = k.split(".")
-        target = cfg[node]
-        for p in path[:-1]:
-            target = target[p]
-        target[path[-1]] = val
-    return cfg
+    return load_experiment("experiments/biggan.py", "quick", **overrides)
 
 
 def test_ema_starts_late(tmp_path):

@@ -21,15 +21,7 @@ from jgan.families import cyclegan as C
 
 
 def _quick(**overrides):
-    cfg = load_experiment("experiments/cyclegan.py", "quick")
-    cfg.eval.every = 0
-    for k, v in overrides.items():
-        node, *path = k.split(".")
-        target = cfg[node]
-        for p in path[:-1]:
-            target = target[p]
-        target[path[-1]] = v
-    return cfg
+    return load_experiment("experiments/cyclegan.py", "quick", **{"eval.every": 0, **overrides})
 
 
 def _on_mesh(fn, n_devices, *args, out_specs=None):

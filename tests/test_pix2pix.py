@@ -17,15 +17,7 @@ from jgan.families import pix2pix as P
 
 
 def _quick(**overrides):
-    cfg = load_experiment("experiments/pix2pix.py", "quick")
-    cfg.eval.every = 0
-    for k, v in overrides.items():
-        node, *path = k.split(".")
-        target = cfg[node]
-        for p in path[:-1]:
-            target = target[p]
-        target[path[-1]] = v
-    return cfg
+    return load_experiment("experiments/pix2pix.py", "quick", **{"eval.every": 0, **overrides})
 
 
 def _on_mesh(fn, n_devices, *args):

@@ -19,15 +19,7 @@ from jgan.experiment import build, make_family
 
 
 def _quick(variant="quick", **overrides):
-    cfg = load_experiment("experiments/stargan.py", variant)
-    cfg.eval.every = 0
-    for k, v in overrides.items():
-        node, *path = k.split(".")
-        target = cfg[node]
-        for p in path[:-1]:
-            target = target[p]
-        target[path[-1]] = v
-    return cfg
+    return load_experiment("experiments/stargan.py", variant, **{"eval.every": 0, **overrides})
 
 
 def _on_mesh(fn, n_devices, *args):
