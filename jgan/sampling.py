@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan.conditioning import Conditioning, Latents, with_codes
+from jgan.models.dcgan import BN_MOMENTUM
 from jgan.state import EVAL, stream_key
 
 
@@ -71,7 +72,7 @@ def standing_statistics(model, variables: dict, batches) -> dict:
     ``batch_stats``) replaced by their average over G run in train mode on each of ``batches``
     (tuples of G's inputs); other statistics (spectral norm's ``u`` / ``sigma``) are kept.
     Each batch's moments are read back from a running average started at 0 (flax keeps
-    ``momentum * 0 + (1 - momentum) * batch``, momentum 0.9 in jgan's BatchNorm); the
+    ``momentum * 0 + (1 - momentum) * batch``, ``jgan.models.dcgan.BN_MOMENTUM``); the
     variance is flax's biased batch variance (PyTorch stores the unbiased one)."""
     moments = ("mean", "var")
 
@@ -92,7 +93,8 @@ def standing_statistics(model, variables: dict, batches) -> dict:
         stats = one(args)
         total = stats if total is None else jax.tree.map(jnp.add, total, stats)
     averaged = jax.tree_util.tree_map_with_path(
-        lambda p, t, v: t / (len(batches) * 0.1) if is_moment(p) else v, total, variables["batch_stats"])
+        lambda p, t, v: t / (len(batches) * (1 - BN_MOMENTUM)) if is_moment(p) else v, total,
+        variables["batch_stats"])
     return {"params": variables["params"], "batch_stats": averaged}
 
 

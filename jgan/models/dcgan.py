@@ -34,6 +34,9 @@ def dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
+BN_MOMENTUM = 0.9  # flax's running-average momentum: PyTorch's 0.1
+
+
 class BatchNorm(nn.Module):
     """BatchNorm with the PyTorch defaults (momentum 0.1 ~ flax 0.9, eps 1e-5) and DCGAN init.
 
@@ -47,7 +50,7 @@ class BatchNorm(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+        return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
                             axis_name=axis, use_scale=self.affine, use_bias=self.affine,
                             scale_init=dcgan_bn_scale_init)(x)
 
