@@ -155,10 +155,28 @@ def _quiet_orbax_errors() -> None:
     logging.get_absl_handler().addFilter(_NoOrbaxErrors())
 
 
+def _ctrl_c_in_callbacks_reaches_main() -> None:
+    """A Ctrl-C that lands while Python runs a callback it cannot raise from (jax's GC
+    callback) would print an "Exception ignored" traceback and be lost; re-raise it in the
+    main thread instead, where the second Ctrl-C's one-line abort handles it."""
+    import _thread
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _thread.interrupt_main()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     _quiet_orbax_errors()
+    _ctrl_c_in_callbacks_reaches_main()
     from jgan import iteration, train  # after flag parsing: keeps --help fast
     from jgan.interrupt import EXIT_INTERRUPTED, Interrupted
     from jgan.outputs import WorkdirError, prepare_workdir
