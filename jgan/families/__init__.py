@@ -10,7 +10,8 @@ import importlib
 from jgan.config import ConfigError
 
 FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan",
-            "stargan": "jgan.families.stargan", "bigan": "jgan.families.bigan"}
+            "stargan": "jgan.families.stargan", "bigan": "jgan.families.bigan",
+            "progan": "jgan.families.progan"}
 
 
 def make(config):

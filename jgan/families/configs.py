@@ -158,3 +158,31 @@ def bigan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
     c.eval.features = True           # the encoder's linear-probe / 1NN accuracy and reconstructions
     return c
+
+
+def progan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """ProGAN (Karras et al. 2018): progressive growing from 4x4 (``jgan.families.progan``).
+    Defaults: the reference's ``config.py`` / ``train.py`` (its MNIST setting, padded to 32)."""
+    c.family = "progan"
+    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' (cifar10, celeb_a, ...)
+    c.data.image_size, c.data.channels = 28, 1
+    m = c.model
+    m.resolution = 32                # the final resolution (a power of 2); smaller data are padded to it
+    m.fmap_base, m.fmap_max = 8192, 512  # feature maps min(fmap_base / 2**s, fmap_max) (the reference's)
+    m.z_dim = 0                      # latent size (0 = min(fmap_base, fmap_max), the reference's default)
+    m.normalize_latents = True       # pixel norm on z
+    m.mbstd_group = 4                # minibatch-stddev group size (0 = no minibatch-stddev layer)
+    c.loss.gp_weight = 10.0          # lambda of the gradient penalty (wgan_lambda)
+    c.loss.gp_target = 1.0           # its target gradient norm (wgan_target)
+    c.loss.drift = 1e-3              # epsilon_drift: weight of E D(x)^2
+    for net in ("g", "d"):
+        o = c.optim[net]
+        o.name, o.lr, o.b1, o.b2, o.eps = "adam", 1e-3, 0.0, 0.99, 1e-8
+    c.train.batch_size = 16
+    c.train.d_steps = 1
+    c.train.stable_steps = 37_500    # iterations at each resolution (600k images at batch 16)
+    c.train.fade_steps = 37_500      # iterations fading each new block in (600k images)
+    c.train.reset_optimizer = True   # fresh Adam states at each fade's start and end (reset_opt_for_new_lod)
+    c.train.ema_decay = 0.999        # G_smoothing
+    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
+    return c
