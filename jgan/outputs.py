@@ -142,7 +142,8 @@ class Outputs:
 # metrics where lower is better; the others (accuracy, PSNR, SSIM, IS, precision, recall,
 # modes, ...) are better higher. Baselines and counts have no "best".
 LOWER_IS_BETTER = ("fid", "kid", "l1", "cycle_l1", "modes/reverse_kl", "modes/kl", "class_kl", "class_max")
-NO_BEST = ("copy_input/", "target/", "num_examples", "_std", "_count", "encoder_init/", "pixels/", "real/")
+NO_BEST = ("copy_input/", "target/", "num_examples", "_std", "_count", "encoder_init/", "pixels/", "real/",
+           "stage/")
 
 
 def eval_record(result: dict) -> dict:

@@ -264,7 +264,7 @@ def test_quick_run_through_launch_evaluates_and_writes_a_grid_per_resolution(tmp
     assert r.returncode == 0, r.stderr[-3000:]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     e = [rec for rec in records if "eval/fid" in rec][-1]
-    assert e["eval/resolution"] == 32 and e["eval/alpha"] == 1.0 and e["eval/fid"] > 0
+    assert e["eval/stage/resolution"] == 32 and e["eval/stage/alpha"] == 1.0 and e["eval/fid"] > 0
     names = sorted(os.listdir(run / "samples"))
     from PIL import Image
     for res, step in ((4, 2), (8, 4), (16, 8), (32, 14)):

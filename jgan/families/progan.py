@@ -317,7 +317,7 @@ class ProGAN(Family):
     def evaluate(self, state: State, workdir: str) -> dict:
         out = E.evaluate_samples(self.config, self.eval_samples(state), workdir)
         stage, alpha = self.stage_of(state)
-        out["resolution"], out["alpha"] = stage_resolution(stage), alpha
+        out["stage/resolution"], out["stage/alpha"] = stage_resolution(stage), alpha  # what was measured
         return out
 
     def evaluate_floor(self, workdir: str) -> dict:
