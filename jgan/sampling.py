@@ -235,6 +235,23 @@ def write_sample_grid(family, state, workdir: str, args) -> list[str]:
     return paths
 
 
+def write_seed_grid(config, state, workdir: str, args, draw_one: Callable, decode: Callable,
+                    tag: str = "") -> list[str]:
+    """``--mode sample`` for a family with one latent prior (bigan, progan): ``decode(z)`` for
+    ``z_s = draw_one(fold_in(EVAL stream, s))``, ``s`` in ``args.seeds`` (default 0-63), one
+    row-major grid ``samples/seeds_<first>-<last><tag>_step_<step>.png``."""
+    import os
+
+    from jgan import viz
+
+    seeds = parse_seeds(args.seeds or "0-63")
+    base = stream_key(config.seed, EVAL)
+    z = jnp.stack([draw_one(jax.random.fold_in(base, s)) for s in seeds])
+    path = os.path.join(workdir, "samples", f"seeds_{seeds[0]}-{seeds[-1]}{tag}_step_{int(state.step):07d}.png")
+    viz.save_image_grid(decode(z), path)
+    return [path]
+
+
 def write_interpolations(family, state, workdir: str, args) -> list[str]:
     """``--mode interpolate``: image strips through the latents of ``args.seeds`` (default
     0-3), ``args.frames`` per segment, one linear and one spherical, to

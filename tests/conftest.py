@@ -32,6 +32,19 @@ def load_experiment(path, variant=None, **overrides):
     return cfg
 
 
+def final_state(cfg, workdir, mesh=None):
+    """The state of the newest checkpoint in ``workdir`` (a run of ``cfg``), on the host."""
+    import jax
+
+    from jgan.checkpoint import Checkpointer
+    from jgan.experiment import build
+
+    ckpt = Checkpointer(os.path.join(str(workdir), "checkpoints"))
+    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
+    ckpt.close()
+    return jax.device_get(state)
+
+
 def launch(*args, cwd=ROOT, timeout=900):
     """``python launch.py *args`` in a subprocess (the real entry point) -> CompletedProcess."""
     import subprocess

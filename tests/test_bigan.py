@@ -3,17 +3,15 @@ losses against their formulas, one iteration against gradients taken at the same
 (the reference's simultaneous update), the probes against hand computations, the quick run
 through launch.py (evaluation, grids, modes), bit-exact resume, 1 vs 4 devices."""
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import launch, load_experiment
+from conftest import final_state, launch, load_experiment
 
 from jgan import steps, train
-from jgan.checkpoint import Checkpointer
 from jgan.config import ConfigError
 from jgan.eval import probe
 from jgan.experiment import build, make_family
@@ -155,13 +153,6 @@ def test_one_iteration_updates_every_network_from_the_same_parameters():
     assert diff > 0.05 * scale, (diff, scale)
 
 
-def _final_state(cfg, workdir, mesh=None):
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
-    ckpt.close()
-    return jax.device_get(state)
-
-
 def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     # ALI: the posterior noise and the prior are drawn for the global batch; no D dropout for
     # the device comparison (its masks are per device)
@@ -170,14 +161,14 @@ def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     half = _quick(**{"model.prior": "normal", "model.encoder.stochastic": True, "train.steps": 3})
     train.run(half, str(tmp_path / "resumed"))
     train.run(cfg, str(tmp_path / "resumed"))
-    a, b = _final_state(cfg, tmp_path / "straight"), _final_state(cfg, tmp_path / "resumed")
+    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
     assert int(a.step) == 6
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(u, v)
     assert len(jax.devices()) == 4  # the straight run used all four (tests/conftest.py)
     one = steps.make_mesh(jax.devices()[:1])
     train.run(cfg, str(tmp_path / "one"), mesh=one)
-    c, d = _final_state(cfg, tmp_path / "one", one), a
+    c, d = final_state(cfg, tmp_path / "one", one), a
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=2e-3, atol=2e-5),
                  {n: c.nets[n].params for n in "ged"}, {n: d.nets[n].params for n in "ged"})
 

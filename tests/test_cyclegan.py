@@ -8,11 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import launch, load_experiment
+from conftest import final_state, launch, load_experiment
 from flax import traverse_util
 
 from jgan import steps, train
-from jgan.checkpoint import Checkpointer
 from jgan.config import ConfigError
 from jgan.data import pipeline
 from jgan.data.unpaired import UnpairedSource
@@ -190,13 +189,6 @@ def test_unpaired_stream_reshuffles_each_domain_on_its_own():
     assert len(UnpairedSource(a, b)) == 6
 
 
-def _final_state(cfg, workdir, mesh=None):
-    ckpt = Checkpointer(str(workdir / "checkpoints"))
-    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
-    ckpt.close()
-    return jax.device_get(state)
-
-
 def test_resume_is_bit_exact_with_the_pools_and_four_devices_match_one(tmp_path):
     # quick: batch 4, pools of 6: they fill during step 2 and swap from then on
     cfg = _quick()
@@ -204,12 +196,12 @@ def test_resume_is_bit_exact_with_the_pools_and_four_devices_match_one(tmp_path)
     train.run(cfg, str(tmp_path / "straight"), mesh=one)
     train.run(_quick(**{"train.steps": 2}), str(tmp_path / "resumed"), mesh=one)
     train.run(cfg, str(tmp_path / "resumed"), mesh=one)
-    a, b = _final_state(cfg, tmp_path / "straight", one), _final_state(cfg, tmp_path / "resumed", one)
+    a, b = final_state(cfg, tmp_path / "straight", one), final_state(cfg, tmp_path / "resumed", one)
     assert int(a.step) == 4 and int(a.aux["pool_a"]["count"]) == 6
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
     train.run(cfg, str(tmp_path / "four"), mesh=four)
-    d = _final_state(cfg, tmp_path / "four", four)
+    d = final_state(cfg, tmp_path / "four", four)
     for name in a.nets:
         for path, u in traverse_util.flatten_dict(a.nets[name].params).items():
             # Adam turns float-noise gradient differences into steps of up to ~lr on near-zero

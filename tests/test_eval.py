@@ -101,3 +101,19 @@ def test_missing_classifier_is_a_one_line_error(tmp_path):
     assert r.returncode != 0
     lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and "classifier_mnist.py" in lines[0], r.stderr[-2000:]
+
+
+def test_a_classifier_that_cannot_read_the_data_size_is_one_error_before_training(mnist_classifier_dir):
+    """Digits resized to 8 px cannot be read by the 28 px classifier: check_evaluator says so
+    (naming the fields) instead of a flax shape traceback at the first evaluation."""
+    from conftest import load_experiment
+
+    from jgan.eval import evaluate as E
+    ok = load_experiment("experiments/progan.py", "quick", **{"eval.classifier_workdir": mnist_classifier_dir})
+    E.check_evaluator(ok)  # 28 px: fine
+    small = load_experiment("experiments/progan.py", "quick", **{"eval.classifier_workdir": mnist_classifier_dir,
+                                                                 "data.image_size": 8})
+    with pytest.raises(E.EvalError, match=r"data\.image_size=8.*eval\.metrics=\(\)"):
+        E.check_evaluator(small)
+    small.eval.metrics = ()
+    E.check_evaluator(small)  # nothing to extract: no error

@@ -1,16 +1,14 @@
 """pix2pix: augmentation and losses against independent computations, the quick run through
 launch.py (grids, evaluation, eval mode), bit-exact resume, 1 vs 4 devices."""
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import launch, load_experiment
+from conftest import final_state, launch, load_experiment
 
 from jgan import losses, steps, train
-from jgan.checkpoint import Checkpointer
 from jgan.config import ConfigError
 from jgan.experiment import build, make_family
 from jgan.families import pix2pix as P
@@ -81,13 +79,6 @@ def test_one_iteration_logs_the_losses_of_its_own_forward_pass():
     np.testing.assert_allclose(float(m["g_loss"]), float(m["g_gan"]) + 100 * float(m["g_l1"]), rtol=1e-5)
 
 
-def _final_state(cfg, workdir, mesh=None):
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
-    ckpt.close()
-    return jax.device_get(state)
-
-
 def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     # dropout, augmentation (jitter and mirror), the data position and the lr schedule
     cfg = _quick(**{"data.flip": True})
@@ -95,7 +86,7 @@ def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     half = _quick(**{"data.flip": True, "train.steps": 2})
     train.run(half, str(tmp_path / "resumed"))
     train.run(cfg, str(tmp_path / "resumed"))
-    a, b = _final_state(cfg, tmp_path / "straight"), _final_state(cfg, tmp_path / "resumed")
+    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
     assert int(a.step) == 4
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
@@ -105,7 +96,7 @@ def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     one, four = steps.make_mesh(jax.devices()[:1]), steps.make_mesh(jax.devices()[:4])
     train.run(cfg, str(tmp_path / "one"), mesh=one)
     train.run(cfg, str(tmp_path / "four"), mesh=four)
-    c, d = _final_state(cfg, tmp_path / "one", one), _final_state(cfg, tmp_path / "four", four)
+    c, d = final_state(cfg, tmp_path / "one", one), final_state(cfg, tmp_path / "four", four)
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=2e-3, atol=2e-5),
                  (c.nets["g"].params, c.nets["d"].params, c.nets["g"].batch_stats),
                  (d.nets["g"].params, d.nets["d"].params, d.nets["g"].batch_stats))

@@ -11,10 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import launch, load_experiment
+from conftest import final_state, launch, load_experiment
 
 from jgan import steps, train
-from jgan.checkpoint import Checkpointer
 from jgan.config import ConfigError
 from jgan.experiment import build, make_family
 from jgan.families import progan as P
@@ -232,26 +231,19 @@ def test_one_compiled_phase_per_stage_resets_and_a_state_of_fixed_structure(monk
 # ----------------------------------------------------------------------------- runs
 
 
-def _final_state(cfg, workdir, mesh=None):
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
-    ckpt.close()
-    return jax.device_get(state)
-
-
 def test_resume_across_a_stage_change_is_bit_exact_and_four_devices_match_one(tmp_path):
     cfg = _small()
     train.run(cfg, str(tmp_path / "straight"))
     train.run(_small(**{"train.steps": 1}), str(tmp_path / "resumed"))  # stops in stage 0
     train.run(cfg, str(tmp_path / "resumed"))  # the stage change and both resets after the resume
-    a, b = _final_state(cfg, tmp_path / "straight"), _final_state(cfg, tmp_path / "resumed")
+    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
     assert int(a.step) == 6
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(u, v)
     assert len(jax.devices()) == 4
     one = steps.make_mesh(jax.devices()[:1])
     train.run(cfg, str(tmp_path / "one"), mesh=one)
-    c = _final_state(cfg, tmp_path / "one", one)
+    c = final_state(cfg, tmp_path / "one", one)
     jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5),
                  {n: c.nets[n].params for n in "gd"}, {n: a.nets[n].params for n in "gd"})
 

@@ -8,11 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import launch, load_experiment
+from conftest import final_state, launch, load_experiment
 from flax import traverse_util
 
 from jgan import steps, train
-from jgan.checkpoint import Checkpointer
 from jgan.config import ConfigError
 from jgan.data import pipeline
 from jgan.experiment import build, make_family
@@ -148,25 +147,18 @@ def test_attribute_loss_and_targets_over_the_global_batch():
                                           [1, 0, 0, 1, 1]]
 
 
-def _final_state(cfg, workdir, mesh=None):
-    ckpt = Checkpointer(str(workdir / "checkpoints"))
-    state, _ = ckpt.restore(build(cfg, mesh=mesh).state)
-    ckpt.close()
-    return jax.device_get(state)
-
-
 def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     cfg = _quick()  # batch 4, 2 D updates per iteration, 4 iterations
     one, four = steps.make_mesh(jax.devices()[:1]), steps.make_mesh(jax.devices()[:4])
     train.run(cfg, str(tmp_path / "straight"), mesh=one)
     train.run(_quick(**{"train.steps": 2}), str(tmp_path / "resumed"), mesh=one)
     train.run(cfg, str(tmp_path / "resumed"), mesh=one)
-    a, b = _final_state(cfg, tmp_path / "straight", one), _final_state(cfg, tmp_path / "resumed", one)
+    a, b = final_state(cfg, tmp_path / "straight", one), final_state(cfg, tmp_path / "resumed", one)
     assert int(a.step) == 4
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
     train.run(cfg, str(tmp_path / "four"), mesh=four)
-    d = _final_state(cfg, tmp_path / "four", four)
+    d = final_state(cfg, tmp_path / "four", four)
     # Adam moves every element by about lr (1e-4) whatever its gradient's size, so elements whose
     # gradient is float noise (biases before instance norm, some near-zero D weights) take steps of
     # either sign on 1 and 4 devices: a few elements may differ by up to one step per update.

@@ -283,7 +283,24 @@ def check_evaluator(config, conditional: bool = False) -> None:
         return
     wanted, digit_labels = _feature_work(config, conditional)
     if wanted or digit_labels:
-        Extractor(config)
+        extractor = Extractor(config)
+        if extractor_kind(config) == "classifier":
+            _check_classifier_reads(config, extractor)
+
+
+def _check_classifier_reads(config, extractor: Extractor) -> None:
+    """``EvalError`` unless the classifier takes this config's images (traced, not run)."""
+    d = config.data
+    shape = (2, d.image_size, d.image_size, d.channels)
+    if not (d.image_size and d.channels):
+        return  # native sizes: known only from the data
+    try:
+        jax.eval_shape(lambda x: extractor.model.apply(extractor.variables, x, train=False),
+                       jax.ShapeDtypeStruct(shape, np.float32))
+    except Exception:  # flax / lax shape errors: the classifier was trained on other images
+        raise EvalError(f"eval.extractor='classifier' cannot read data.image_size={d.image_size} x "
+                        f"data.channels={d.channels} images (its classifier was trained on other sizes); "
+                        f"set eval.metrics=() and eval.every=0, or use data of the classifier's size.") from None
 
 
 def warn_if_undersampled(num_real: int, num_fake: int, dim: int, what: str = "FID") -> bool:

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import edits, optim, steps, viz
+from jgan import edits, optim, sampling, steps, viz
 from jgan.config import ConfigError, choice, positive
 from jgan.data import pipeline, sources
 from jgan.eval import evaluate as E
@@ -300,13 +300,9 @@ class BiGAN(Family):
     def write_sample_grid(self, state: State, workdir: str, args) -> list[str]:
         """``--mode sample``: G(z) for the latent seeds ``args.seeds`` (default 0-63), each z
         drawn from the prior with ``fold_in(EVAL stream, seed)``."""
-        from jgan.sampling import parse_seeds
-        seeds = parse_seeds(args.seeds or "0-63")
-        base = stream_key(self.config.seed, EVAL)
-        z = jnp.stack([draw_prior(jax.random.fold_in(base, s), 1, self.z_dim, self.prior)[0] for s in seeds])
-        path = os.path.join(workdir, "samples", f"seeds_{seeds[0]}-{seeds[-1]}_step_{int(state.step):07d}.png")
-        viz.save_image_grid(self.generate(ema_variables(state, "g"), z), path)
-        return [path]
+        return sampling.write_seed_grid(
+            self.config, state, workdir, args, lambda key: draw_prior(key, 1, self.z_dim, self.prior)[0],
+            lambda z: self.generate(ema_variables(state, "g"), z))
 
     def write_reconstructions(self, state: State, workdir: str, args) -> list[str]:
         """``--mode reconstruct``: 64 held-out images and their ``G(E(x))``, in alternating rows of 8."""

@@ -50,14 +50,13 @@ resolution as it grows (``res<r>_step_<n>.png``, the stage's native size).
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import optim, penalties, steps, viz
+from jgan import optim, penalties, sampling, steps, viz
 from jgan.config import ConfigError, choice, positive
 from jgan.data import sources
 from jgan.eval import evaluate as E
@@ -330,18 +329,13 @@ class ProGAN(Family):
         return {"sample": self.write_sample_grid}
 
     def write_sample_grid(self, state: State, workdir: str, args) -> list[str]:
-        """``--mode sample``: the EMA G at its current stage for the latent seeds ``args.seeds``
-        (default 0-63), each z drawn with ``fold_in(EVAL stream, seed)``."""
-        from jgan.sampling import parse_seeds
-        seeds = parse_seeds(args.seeds or "0-63")
-        base = stream_key(self.config.seed, EVAL)
-        z = jnp.stack([jax.random.normal(jax.random.fold_in(base, s), (self.z_dim,)) for s in seeds])
+        """``--mode sample``: the EMA G at its current stage (its own resolution) for the
+        latent seeds ``args.seeds`` (default 0-63), each z drawn with ``fold_in(EVAL stream, seed)``."""
         stage, alpha = self.stage_of(state)
-        res = stage_resolution(stage)
-        path = os.path.join(workdir, "samples",
-                            f"seeds_{seeds[0]}-{seeds[-1]}_res{res:03d}_step_{int(state.step):07d}.png")
-        viz.save_image_grid(self.generate(ema_variables(state, "g"), z, stage, alpha), path)
-        return [path]
+        return sampling.write_seed_grid(
+            self.config, state, workdir, args, lambda key: jax.random.normal(key, (self.z_dim,)),
+            lambda z: self.generate(ema_variables(state, "g"), z, stage, alpha),
+            tag=f"_res{stage_resolution(stage):03d}")
 
 
 def make(config: ml_collections.ConfigDict) -> ProGAN:
