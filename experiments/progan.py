@@ -12,10 +12,10 @@ Default (CPU): the embedded MNIST subset padded to 32x32 (as the reference's ``c
 four stages 4 -> 8 -> 16 -> 32, feature maps min(256 / 2**s, 64) (64 at 4-8 px, 32 at 16, 16
 at 32; the latent is 64), batch 16, 1,000 iterations at 4x4, then 1,000 fading in and 1,000
 stable at 8 and at 16, and the 32x32 networks from iteration 5,000 (fading to 6,000) to
-10,000. Why so small: at 32 px one iteration (D with its gradient penalty, then G) is ~0.1 s
-on 2 CPU cores at these widths and ~0.2 s at min(512 / 2**s, 128) (measured). The
-reference shows each resolution 600k images (37,500 iterations at batch 16): this default
-is a 40x shorter schedule. The grids are written at each stage's own resolution
+10,000. Why so small: at 32 px one iteration (D with its gradient penalty, then G) took
+~0.19 s at these widths and ~0.55 s at min(512 / 2**s, 128), both measured on 2 CPU cores
+shared with another run. The reference shows each resolution 600k images (37,500 iterations
+at batch 16): this default is a ~40x shorter schedule (FID 23.3, results/progan_mnist.md). The grids are written at each stage's own resolution
 (``samples/ema_res<r>_step_<n>.png``: one per resolution as it grows).
 
 ``cifar10``: the reference's settings for 32x32 data (``config.py``, preset v2): feature maps
