@@ -53,6 +53,17 @@ def _safe_sqrt(sq: jax.Array) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
+def gradient_norms(d_fn: DFn, x: jax.Array) -> jax.Array:
+    """Per-example ``||grad_x D(x)||`` ``[N]`` (see :func:`input_gradients`), with a gradient of
+    0 where a norm is 0."""
+    return _safe_sqrt(_squared_norms(input_gradients(d_fn, x)))
+
+
+def two_sided(norms: jax.Array, *, weight: float, target: float = 1.0) -> jax.Array:
+    """``weight * E (||grad|| - target)^2``: the two-sided penalty of WGAN-GP and DRAGAN."""
+    return weight * jnp.mean(jnp.square(norms - target))
+
+
 def _per_example_uniform(key: jax.Array, x: jax.Array) -> jax.Array:
     """U[0, 1] of shape ``[N, 1, ..., 1]`` (broadcasts over x's non-batch axes)."""
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
@@ -82,8 +93,8 @@ def wgan_gp_at(d_fn: DFn, x_hat: jax.Array, *, weight: float = 10.0,
     """WGAN-GP's ``weight * E (||grad D(x_hat)||_2 - target)^2`` at given points ``x_hat``
     (for callers that draw the interpolation weights themselves, e.g. for the global batch).
     Returns ``(penalty, grad_norms [N])``."""
-    norms = _safe_sqrt(_squared_norms(input_gradients(d_fn, x_hat)))
-    return weight * jnp.mean(jnp.square(norms - target)), norms
+    norms = gradient_norms(d_fn, x_hat)
+    return two_sided(norms, weight=weight, target=target), norms
 
 
 # ----------------------------------------------------------------------------- R1 / R2
@@ -123,9 +134,8 @@ def dragan(d_fn: DFn, real: jax.Array, key: jax.Array, *, weight: float = 10.0,
     (two-sided, k = 1) at the points of :func:`dragan_interpolates` (uniform noise scaled by
     ``c * std(batch)``, then a random point between x and its perturbation).
     Returns ``(penalty, grad_norms [N])``."""
-    x_hat = dragan_interpolates(real, key, c=c)
-    norms = _safe_sqrt(_squared_norms(input_gradients(d_fn, x_hat)))
-    return weight * jnp.mean(jnp.square(norms - 1.0)), norms
+    norms = gradient_norms(d_fn, dragan_interpolates(real, key, c=c))
+    return two_sided(norms, weight=weight), norms
 
 
 # ----------------------------------------------------------------------------- registry

@@ -18,7 +18,7 @@ from jgan.config import ConfigError
 from jgan.experiment import build, make_family
 from jgan.families import progan as P
 from jgan.models.progan import (EqualizedConv, EqualizedDense, ProGANDiscriminator, ProGANGenerator,
-                                downscale2d, minibatch_stddev, pixel_norm, upscale2d)
+                                downscale2d, minibatch_stddev, pixel_norm, upsample_nearest)
 
 
 def _quick(**overrides):
@@ -93,11 +93,11 @@ def test_box_filter_padding_and_the_blended_reals():
         for j in range(4):
             want[:, i, j] = x[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean(axis=(1, 2))
     np.testing.assert_allclose(np.asarray(downscale2d(jnp.asarray(x))), want, rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(upscale2d(jnp.asarray(want)))[:, ::2, ::2], want)
+    np.testing.assert_array_equal(np.asarray(upsample_nearest(jnp.asarray(want)))[:, ::2, ::2], want)
     # reals at 4 px: the 2x box filter; during a fade blended with their own 2x blur
     at4 = np.asarray(P.reals_at(jnp.asarray(x), 4, 0.5))
     np.testing.assert_allclose(at4, want, rtol=1e-6)
-    blur = np.asarray(upscale2d(downscale2d(jnp.asarray(x))))
+    blur = np.asarray(upsample_nearest(downscale2d(jnp.asarray(x))))
     np.testing.assert_allclose(np.asarray(P.reals_at(jnp.asarray(x), 8, 0.25)), 0.25 * x + 0.75 * blur, rtol=1e-5,
                                atol=1e-6)
     np.testing.assert_array_equal(np.asarray(P.reals_at(jnp.asarray(x), 8, 1.0)), x)
@@ -127,7 +127,7 @@ def test_fade_end_points_are_the_neighbouring_stages():
     z = jax.random.normal(jax.random.key(0), (4, 16))
     v = g.init(jax.random.key(1), z)
     ga = jax.jit(g.apply, static_argnums=2)
-    np.testing.assert_allclose(np.asarray(ga(v, z, 1, 0.0)), np.asarray(upscale2d(ga(v, z, 0, 1.0))),
+    np.testing.assert_allclose(np.asarray(ga(v, z, 1, 0.0)), np.asarray(upsample_nearest(ga(v, z, 0, 1.0))),
                                rtol=1e-5, atol=1e-6)
     # at alpha 1 the previous stage's to_rgb gets no gradient
     grads = jax.jit(jax.grad(lambda p: jnp.sum(g.apply({"params": p}, z, 1, 1.0) ** 2)))(v["params"])

@@ -235,6 +235,13 @@ class _TfdsAdapter:
 # ----------------------------------------------------------------------------- by config
 
 
+def split_source(config, split: str | None = None) -> Sequence[dict[str, Any]]:
+    """The source of ``config.data`` (``config.seed``) for ``data.split``, or for ``split``."""
+    d = config.data.copy_and_resolve_references()
+    d.split = split or d.split
+    return make_source(d, config.seed)
+
+
 def make_source(data_cfg, seed: int) -> Sequence[dict[str, Any]]:
     """The source named by ``config.data.source`` ('mnist_subset', 'tfds', 'stacked_mnist',
     'ring8', 'grid25')."""

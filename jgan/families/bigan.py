@@ -141,9 +141,7 @@ class BiGAN(Family):
         return {"iteration": self.iteration}
 
     def source(self, split: str | None = None):
-        d = self.config.data.copy_and_resolve_references()
-        d.split = split or d.split
-        return sources.make_source(d, self.config.seed)
+        return sources.split_source(self.config, split)
 
     def plot_panels(self):
         return [("d_loss", "g_loss"), ("d_real_prob", "d_fake_prob"), ("d_real_logit", "d_fake_logit"),

@@ -367,9 +367,7 @@ class GAN(Family):
 
     def source(self, split: str | None = None):
         """``data.split`` (training) or another split of the configured source."""
-        d = self.config.data.copy_and_resolve_references()
-        d.split = split or d.split
-        source = sources.make_source(d, self.config.seed)
+        source = sources.split_source(self.config, split)
         if self.cond.uses_data_labels:
             self._check_labels(source)
         return source

@@ -50,6 +50,7 @@ resolution as it grows (``res<r>_step_<n>.png``, the stage's native size).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -62,8 +63,9 @@ from jgan.data import sources
 from jgan.eval import evaluate as E
 from jgan.families.gan import data_shape
 from jgan.family import Family, Net
+from jgan.models.layers import upsample_nearest
 from jgan.models.progan import (ProGANDiscriminator, ProGANGenerator, downscale2d, feature_maps, num_stages,
-                                stage_resolution, upscale2d)
+                                stage_resolution)
 from jgan.state import EVAL, SAMPLES, State, ema_update, ema_variables, stream_key
 
 Metrics = dict[str, jax.Array]
@@ -146,12 +148,12 @@ def reals_at(x: jax.Array, resolution: int, alpha) -> jax.Array:
     x = downscale2d(x, x.shape[1] // resolution)
     if resolution == 4:
         return x
-    return alpha * x + (1.0 - alpha) * upscale2d(downscale2d(x))
+    return alpha * x + (1.0 - alpha) * upsample_nearest(downscale2d(x))
 
 
 def progan_d_loss(real_scores, fake_scores, grad_norms, *, gp_weight: float, gp_target: float, drift: float):
     """``E D(G(z)) - E D(x) + gp_weight / t^2 E (||grad|| - t)^2 + drift E D(x)^2`` and its terms."""
-    gp = gp_weight / gp_target ** 2 * jnp.mean(jnp.square(grad_norms - gp_target))
+    gp = penalties.two_sided(grad_norms, weight=gp_weight / gp_target ** 2, target=gp_target)
     eps = drift * jnp.mean(jnp.square(real_scores))
     return jnp.mean(fake_scores) - jnp.mean(real_scores) + gp + eps, gp, eps
 
@@ -200,9 +202,7 @@ class ProGAN(Family):
         return {f"stage{s}": self._phase(s) for s in range(self.stages)}
 
     def source(self, split: str | None = None):
-        d = self.config.data.copy_and_resolve_references()
-        d.split = split or d.split
-        return sources.make_source(d, self.config.seed)
+        return sources.split_source(self.config, split)
 
     def plot_panels(self):
         return [("d_loss", "g_loss"), ("d_real", "d_fake"), ("d_penalty", "d_drift"),
@@ -246,7 +246,7 @@ class ProGAN(Family):
             def d_loss_fn(params):
                 real_scores, fake_scores = d_scores(params, real, alpha), d_scores(params, fake, alpha)
                 mixed = real + (fake - real) * u
-                _, norms = penalties.wgan_gp_at(lambda x: d_scores(params, x, alpha), mixed)
+                norms = penalties.gradient_norms(lambda x: d_scores(params, x, alpha), mixed)
                 loss, gp, drift = progan_d_loss(real_scores, fake_scores, norms, gp_weight=loss_cfg.gp_weight,
                                                 gp_target=loss_cfg.gp_target, drift=loss_cfg.drift)
                 return loss, {"d_loss": loss, "d_real": jnp.mean(real_scores), "d_fake": jnp.mean(fake_scores),
@@ -284,15 +284,14 @@ class ProGAN(Family):
         return np.concatenate([np.asarray(fn(variables, jnp.asarray(z[i:i + batch_size]), jnp.float32(alpha)))
                                for i in range(0, len(z), batch_size)])
 
-    @property
+    @functools.cached_property
     def _generate_fns(self) -> dict:
-        if not hasattr(self, "_fns"):
-            self._fns = {}
-        return self._fns
+        """Stage -> jitted G (built on first use per stage)."""
+        return {}
 
     def full_size(self, x: np.ndarray) -> np.ndarray:
         """Stage outputs up-sampled (nearest) to the full resolution, cropped to the data's size."""
-        x = np.asarray(upscale2d(jnp.asarray(x), self.resolution // x.shape[1]))
+        x = np.asarray(upsample_nearest(jnp.asarray(x), self.resolution // x.shape[1]))
         return crop_to(x, self.data_shape[0])
 
     def write_grids(self, state: State, step: int, out) -> None:

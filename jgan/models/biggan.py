@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jgan.axes import DATA
 from jgan.models.attention import SelfAttention, maybe_sn
 from jgan.models.dcgan import BatchNorm
-from jgan.models.layers import Conv
+from jgan.models.layers import Conv, upsample_nearest
 from jgan.models.sngan import DBlock, xavier
 
 ORTHO = nn.initializers.orthogonal()
@@ -52,10 +52,6 @@ def biggan_layout(image_size: int, ch: int) -> tuple[int, list[int], list[int]]:
     if image_size == 128:
         return 4, [ch * m for m in (16, 16, 8, 4, 2)], [ch * m for m in (16, 8, 4, 2, 1)]
     raise ValueError(f"BigGAN's generator is laid out for 28, 32, 64 or 128 px images, not {image_size}")
-
-
-def _upsample(x):
-    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
 class ConditionalBN(nn.Module):
@@ -88,10 +84,10 @@ class BigGANBlock(nn.Module):
                             self.spectral_norm)
 
         h = nn.relu(ConditionalBN(self.spectral_norm, self.axis_name, name="bn1")(x, c, train))
-        h = conv(3, "conv1")(_upsample(h), train)
+        h = conv(3, "conv1")(upsample_nearest(h), train)
         h = nn.relu(ConditionalBN(self.spectral_norm, self.axis_name, name="bn2")(h, c, train))
         h = conv(3, "conv2")(h, train)
-        return h + _upsample(conv(1, "shortcut")(x, train))
+        return h + upsample_nearest(conv(1, "shortcut")(x, train))
 
 
 class BigGANGenerator(nn.Module):

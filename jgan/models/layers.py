@@ -423,6 +423,13 @@ def _strided_conv_bwd(strides, pads, res, dy):
 _strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
 
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+    """Nearest-neighbour up-sampling of NHWC images by ``factor``."""
+    if factor == 1:
+        return x
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
          padding: str | Sequence[tuple[int, int]]) -> jax.Array:
     """2-D convolution ``lax.conv_general_dilated(x, kernel, strides, padding)`` (NHWC,

@@ -41,7 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.models.layers import conv
+from jgan.models.layers import conv, upsample_nearest
 
 SQRT2 = math.sqrt(2.0)
 
@@ -70,13 +70,6 @@ def pixel_norm(x: jax.Array, eps: float = 1e-8) -> jax.Array:
 
 def lrelu(x: jax.Array) -> jax.Array:
     return jnp.maximum(x, 0.2 * x)
-
-
-def upscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
-    """Nearest-neighbour up-sampling of NHWC images."""
-    if factor == 1:
-        return x
-    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
 def downscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
@@ -158,7 +151,7 @@ class ProGANGenerator(nn.Module):
             x = EqualizedDense(self.nf(1) * 16, gain=SQRT2 / 4, name="dense_4")(x)
             x = pixel_norm(lrelu(x.reshape(-1, 4, 4, self.nf(1))))
             return pixel_norm(lrelu(EqualizedConv(self.nf(1), 3, name="conv_4")(x)))
-        x = upscale2d(x)
+        x = upsample_nearest(x)
         x = pixel_norm(lrelu(EqualizedConv(self.nf(s + 1), 3, name=f"conv0_{r}")(x)))
         return pixel_norm(lrelu(EqualizedConv(self.nf(s + 1), 3, name=f"conv1_{r}")(x)))
 
@@ -180,7 +173,7 @@ class ProGANGenerator(nn.Module):
                 to_rgb[s](features[s])
         img = to_rgb[stage](features[stage])
         if stage > 0:
-            img = _lerp_paths(upscale2d(to_rgb[stage - 1](features[stage - 1])), img, alpha)
+            img = _lerp_paths(upsample_nearest(to_rgb[stage - 1](features[stage - 1])), img, alpha)
         return img
 
 

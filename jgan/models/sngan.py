@@ -49,7 +49,7 @@ import jax.numpy as jnp
 from jgan.axes import DATA
 from jgan.models.attention import SelfAttention, maybe_sn
 from jgan.models.dcgan import DCGAN_INIT, _norm
-from jgan.models.layers import Conv, ConvTranspose, torch_padding
+from jgan.models.layers import Conv, ConvTranspose, torch_padding, upsample_nearest
 
 __all__ = ["DBlock", "GBlock", "ResNetDiscriminator", "ResNetGenerator", "SNGANStandardDiscriminator",
            "SNGANStandardGenerator", "SelfAttention", "generator_layout", "maybe_sn"]
@@ -67,11 +67,6 @@ def generator_layout(image_size: int) -> tuple[int, int]:
     if image_size % 4 == 0 and image_size >= 8:
         return 2, image_size // 4
     raise ValueError(f"image_size must be a multiple of 8 (>= 16) or of 4 (>= 8), got {image_size}")
-
-
-def _upsample(x):
-    """Nearest-neighbour 2x up-sampling, ``[N, H, W, C] -> [N, 2H, 2W, C]``."""
-    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
 def _downsample(x):
@@ -191,10 +186,10 @@ class GBlock(nn.Module):
                                  name=name), self.spectral_norm)
 
         h = nn.relu(_norm(self.norm, self.axis_name)(x, train))
-        h = conv(3, math.sqrt(2), "conv1")(_upsample(h), train)
+        h = conv(3, math.sqrt(2), "conv1")(upsample_nearest(h), train)
         h = nn.relu(_norm(self.norm, self.axis_name)(h, train))
         h = conv(3, math.sqrt(2), "conv2")(h, train)
-        return h + _upsample(conv(1, 1.0, "shortcut")(x, train))  # = conv1x1(up2(x))
+        return h + upsample_nearest(conv(1, 1.0, "shortcut")(x, train))  # = conv1x1(up2(x))
 
 
 class DBlock(nn.Module):
