@@ -54,9 +54,12 @@ def check_state_finite(state, step: int, last_ckpt: int | None, ckpt_dir: str, w
 
 
 def interval_means(host: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
-    """Each metric's mean over the iterations ``host`` (``[(step, metrics)]`` on the host), for
-    scalars or per-seed ``[S]`` vectors alike (the logged value of a ``log_every`` interval)."""
-    return {k: np.mean([np.asarray(m[k]) for _, m in host if k in m], axis=0) for k in host[-1][1]}
+    """Each metric's mean over the iterations of ``host`` (``[(step, metrics)]`` on the host)
+    that report it, for scalars or per-seed ``[S]`` vectors alike (the logged value of a
+    ``log_every`` interval). A metric of a phase that runs only some iterations (a lazy
+    regulariser's) is the mean over those."""
+    names = list(dict.fromkeys(k for _, m in host for k in m))
+    return {k: np.mean([np.asarray(m[k]) for _, m in host if k in m], axis=0) for k in names}
 
 
 def data_iterator(config: ml_collections.ConfigDict, source, seed: int, whole_batch: bool = False):

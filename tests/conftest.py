@@ -8,6 +8,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Every jitted phase may be traced once per compiled set (jgan.steps): a silent recompile
 # fails the test (also in the launch.py subprocesses, which inherit the environment).
 os.environ["JGAN_MAX_TRACES"] = "1"
+# XLA's persistent compilation cache, one per test process (the launch.py subprocesses it
+# starts inherit it): the quick runs that several tests train (a resume test's straight and
+# resumed runs, a launch.py run and the in-process tests of the same config) compile each
+# program once. Cached executables are the compiled programs themselves, so results are
+# unchanged. Removed when the process exits.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _xla_cache = tempfile.mkdtemp(prefix="jgan-test-xla-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
 
 import importlib.util  # noqa: E402
 
