@@ -11,7 +11,7 @@ from jgan.config import ConfigError
 
 FAMILIES = {"gan": "jgan.families.gan", "pix2pix": "jgan.families.pix2pix", "cyclegan": "jgan.families.cyclegan",
             "stargan": "jgan.families.stargan", "bigan": "jgan.families.bigan",
-            "progan": "jgan.families.progan"}
+            "progan": "jgan.families.progan", "stylegan2": "jgan.families.stylegan2"}
 
 
 def make(config):

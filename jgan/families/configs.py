@@ -186,3 +186,41 @@ def progan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.train.ema_decay = 0.999        # G_smoothing
     c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
     return c
+
+
+def stylegan2(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """StyleGAN2 (Karras et al. 2020; ``jgan.families.stylegan2``). Defaults: the reference's
+    ``train.py --cfg=auto`` for 32 px at batch 32 (``stylegan2-ada-pytorch``; ``fmaps`` 0.5,
+    ``lrate`` 0.0025, ``gamma = 0.0002 res^2 / batch``, ``ema = batch * 10 / 32`` kimg, no
+    ramp-up, 8 mapping layers) and ``StyleGAN2Loss``'s defaults, on MNIST padded to 32 px."""
+    c.family = "stylegan2"
+    c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' (cifar10, celeb_a, ...)
+    c.data.image_size, c.data.channels = 28, 1
+    m = c.model
+    m.resolution = 32                # the output resolution (a power of 2); smaller data are padded to it
+    m.z_dim = m.w_dim = 512
+    m.mapping_layers = 8
+    m.mapping_lr_mul = 0.01          # the mapping network's learning-rate multiplier
+    m.w_avg_beta = 0.995             # the tracked mean of w (for truncation)
+    m.channel_base, m.channel_max = 16384, 512  # feature maps min(channel_base // r, channel_max)
+    m.d_architecture = "resnet"      # 'resnet' | 'orig' (the reference's cifar setting)
+    m.mbstd_group = 4                # minibatch-stddev group size (0 = no minibatch-stddev layer)
+    m.conv_clamp = 256.0             # clamp of every conv layer's output (0 = none)
+    c.loss.r1_gamma = 0.0002 * 32 ** 2 / 32
+    c.loss.r1_interval = 16          # lazy R1: every 16 D steps (D_reg_interval)
+    c.loss.pl_weight = 2.0
+    c.loss.pl_decay = 0.01
+    c.loss.pl_batch_shrink = 2
+    c.loss.pl_interval = 4           # lazy path length: every 4 G steps (G_reg_interval)
+    c.loss.style_mixing = 0.9        # style-mixing probability
+    for net in ("g", "d"):
+        o = c.optim[net]
+        o.name, o.lr, o.b1, o.b2, o.eps = "adam", 0.0025, 0.0, 0.99, 1e-8
+    c.train.batch_size = 32
+    c.train.d_steps = 1
+    c.train.ema_kimg = 10.0          # EMA half-life in thousands of images
+    c.train.ema_rampup = 0.0         # > 0: half-life at most images seen * ema_rampup (0 = none)
+    c.eval.psi = 1.0                 # truncation of --mode sample
+    c.eval.truncation_psis = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)  # the truncation grid's columns
+    c.eval.metrics = ("fid", "kid", "precision_recall", "density_coverage", "is", "classes")
+    return c
