@@ -60,6 +60,29 @@ def final_state(cfg, workdir, mesh=None):
     return jax.device_get(state)
 
 
+def np_conv_same(x, w):
+    """Stride-1 'SAME' cross-correlation, NHWC x HWIO, written with loops over the kernel (NumPy)."""
+    import numpy as np
+
+    k = w.shape[0]
+    p = k // 2
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    out = np.zeros((*x.shape[:3], w.shape[-1]))
+    for i in range(k):
+        for j in range(k):
+            out += np.einsum("nhwc,cd->nhwd", xp[:, i:i + x.shape[1], j:j + x.shape[2]], w[i, j])
+    return out
+
+
+def adam_count(net):
+    """The update count in a network's (Adam) optimiser state."""
+    import jax
+
+    counts = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(net.opt_state)[0]
+              if "count" in jax.tree_util.keystr(path)]
+    return int(counts[0])
+
+
 def launch(*args, cwd=ROOT, timeout=900):
     """``python launch.py *args`` in a subprocess (the real entry point) -> CompletedProcess."""
     import subprocess

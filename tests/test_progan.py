@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import adam_count, final_state, launch, load_experiment, np_conv_same
 
 from jgan import steps, train
 from jgan.config import ConfigError
@@ -33,18 +33,6 @@ def _small(**overrides):
 # ----------------------------------------------------------------------------- layers
 
 
-def _np_conv_same(x, w):
-    """Stride-1 'SAME' cross-correlation, NHWC x HWIO, written with loops over the kernel."""
-    k = w.shape[0]
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    out = np.zeros((*x.shape[:3], w.shape[-1]))
-    for i in range(k):
-        for j in range(k):
-            out += np.einsum("nhwc,cd->nhwd", xp[:, i:i + x.shape[1], j:j + x.shape[2]], w[i, j])
-    return out
-
-
 def test_equalised_layers_scale_unit_normal_weights_by_he_constant():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 5, 5, 3)).astype(np.float32)
@@ -53,7 +41,7 @@ def test_equalised_layers_scale_unit_normal_weights_by_he_constant():
     w = np.asarray(v["params"]["kernel"])
     b = rng.normal(size=4).astype(np.float32)
     got = layer.apply({"params": {"kernel": w, "bias": b}}, x)
-    want = _np_conv_same(x, w * np.sqrt(2) / np.sqrt(3 * 3 * 3)) + b
+    want = np_conv_same(x, w * np.sqrt(2) / np.sqrt(3 * 3 * 3)) + b
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)
     assert np.all(np.asarray(v["params"]["bias"]) == 0)
 
@@ -174,12 +162,6 @@ def test_d_loss_formula_by_hand():
     assert np.isclose(float(loss), -0.25 - 1.5 + float(gp) + float(eps))
 
 
-def _adam_count(net):
-    counts = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(net.opt_state)[0]
-              if "count" in jax.tree_util.keystr(path)]
-    return int(counts[0])
-
-
 def test_one_compiled_phase_per_stage_resets_and_a_state_of_fixed_structure(monkeypatch):
     """6 iterations of two stages, phase by phase: each stage's phase is traced once; Adam's count
     restarts at each fade's first iteration and the first after it (hand count); the state's
@@ -216,7 +198,7 @@ def test_one_compiled_phase_per_stage_resets_and_a_state_of_fixed_structure(monk
             _check_d_loss_is_the_written_wgan_gp_plus_drift(fam, before, batch["x"], metrics)
         host = jax.device_get(state)
         assert jax.tree.structure(host) == structure
-        counts.append((_adam_count(host.nets["g"]), _adam_count(host.nets["d"])))
+        counts.append((adam_count(host.nets["g"]), adam_count(host.nets["d"])))
         touched[t] = not np.array_equal(host.nets["g"].params["conv0_8"]["kernel"],
                                         init.nets["g"].params["conv0_8"]["kernel"])
         assert np.isfinite(float(metrics["d_loss"]))

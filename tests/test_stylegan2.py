@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import adam_count, final_state, launch, load_experiment, np_conv_same
 
 from jgan import steps, train
 from jgan.config import ConfigError
@@ -92,17 +92,6 @@ def test_resampling_convs_equal_the_references_other_path():
                                                            np.asarray(w[1, 1])), rtol=1e-4, atol=1e-5)
 
 
-def _np_conv_same(x, w):
-    k = w.shape[0]
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    out = np.zeros((*x.shape[:3], w.shape[-1]))
-    for i in range(k):
-        for j in range(k):
-            out += np.einsum("nhwc,cd->nhwd", xp[:, i:i + x.shape[1], j:j + x.shape[2]], w[i, j])
-    return out
-
-
 def test_modulated_conv_is_each_examples_own_demodulated_weights():
     """The paper's Eq. 1-3: ``w'_{ijk} = s_i w_{ijk}``, ``w''_{ijk} = w'_{ijk} / sqrt(sum_{i,k}
     w'^2 + eps)``, convolved per example; the demodulated weights have unit norm."""
@@ -116,11 +105,11 @@ def test_modulated_conv_is_each_examples_own_demodulated_weights():
         wn = w.astype(np.float64) * s[n][None, None, :, None]
         wn = wn / np.sqrt((wn ** 2).sum(axis=(0, 1, 2), keepdims=True) + 1e-8)
         np.testing.assert_allclose((wn ** 2).sum(axis=(0, 1, 2)), 1.0, rtol=1e-6)
-        np.testing.assert_allclose(got[n], _np_conv_same(x[n:n + 1], wn)[0] + noise[n], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got[n], np_conv_same(x[n:n + 1], wn)[0] + noise[n], rtol=1e-4, atol=1e-4)
     no_demod = M.modulated_conv2d(jnp.asarray(x), jnp.asarray(w), jnp.asarray(s), padding=1, demodulate=False)
     for n in range(3):
         np.testing.assert_allclose(np.asarray(no_demod[n]),
-                                   _np_conv_same(x[n:n + 1], w * s[n][None, None, :, None])[0], rtol=1e-4, atol=1e-4)
+                                   np_conv_same(x[n:n + 1], w * s[n][None, None, :, None])[0], rtol=1e-4, atol=1e-4)
 
 
 def test_equalised_dense_layer_with_a_learning_rate_multiplier():
@@ -211,12 +200,6 @@ def test_style_mixing_by_hand():
 # ----------------------------------------------------------------------------- phases
 
 
-def _adam_count(net):
-    counts = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(net.opt_state)[0]
-              if "count" in jax.tree_util.keystr(path)]
-    return int(counts[0])
-
-
 def test_phases_trace_once_share_adam_and_put_both_regularisers_in_the_gradient():
     """Five iterations on 8 px (quick: path length every 2, R1 every 4), phase by phase on one
     device: each of the four phases is traced once (``JGAN_MAX_TRACES=1``, set by conftest,
@@ -248,7 +231,7 @@ def test_phases_trace_once_share_adam_and_put_both_regularisers_in_the_gradient(
             if name.startswith("g"):
                 pl_means.append(float(m["pl_mean"]))
         host = jax.device_get(state)
-        counts.append((_adam_count(host.nets["g"]), _adam_count(host.nets["d"])))
+        counts.append((adam_count(host.nets["g"]), adam_count(host.nets["d"])))
         if t == 0:
             jax.tree.map(np.testing.assert_array_equal, host.ema["g"]["params"], host.nets["g"].params)
         if t == 1:

@@ -135,6 +135,14 @@ def pad_to(x: jax.Array, size: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)), constant_values=-1.0)
 
 
+def check_padding(size: int, resolution: int) -> None:
+    """Raise ``ConfigError`` unless data of ``size`` pixels can be padded (centred) to ``resolution``."""
+    if size > resolution or (resolution - size) % 2:
+        raise ConfigError(f"config.model.resolution={resolution} must be at least the data's size "
+                          f"{size} (data.image_size) and differ from it by an even number of pixels "
+                          f"(the data are padded to it, centred).")
+
+
 def crop_to(x: np.ndarray, size: int) -> np.ndarray:
     """The centre ``size x size`` of NHWC images (the inverse of :func:`pad_to`)."""
     extra = x.shape[1] - size
@@ -176,11 +184,7 @@ class ProGAN(Family):
                                            mbstd_group=m.mbstd_group)
 
     def check_data(self) -> None:
-        size = self.data_shape[0]
-        if size > self.resolution or (self.resolution - size) % 2:
-            raise ConfigError(f"config.model.resolution={self.resolution} must be at least the data's size "
-                              f"{size} (data.image_size) and differ from it by an even number of pixels "
-                              f"(the data are padded to it, centred).")
+        check_padding(self.data_shape[0], self.resolution)
 
     def nets(self) -> dict[str, Net]:
         c = self.config

@@ -65,7 +65,7 @@ from jgan.config import ConfigError, choice, positive
 from jgan.data import sources
 from jgan.eval import evaluate as E
 from jgan.families.gan import data_shape
-from jgan.families.progan import crop_to, pad_to
+from jgan.families.progan import check_padding, crop_to, pad_to
 from jgan.family import Family, Net
 from jgan.models.stylegan2 import (StyleGAN2Discriminator, StyleGAN2Generator, block_resolutions,
                                    noise_resolutions)
@@ -178,11 +178,7 @@ class StyleGAN2(Family):
                          loss.r1_interval if loss.r1_gamma > 0 else 0)
 
     def check_data(self) -> None:
-        size = self.data_shape[0]
-        if size > self.resolution or (self.resolution - size) % 2:
-            raise ConfigError(f"config.model.resolution={self.resolution} must be at least the data's size "
-                              f"{size} (data.image_size) and differ from it by an even number of pixels "
-                              f"(the data are padded to it, centred).")
+        check_padding(self.data_shape[0], self.resolution)
 
     # --- declarations
     def nets(self) -> dict[str, Net]:
