@@ -219,17 +219,14 @@ class StyleGAN2(Family):
         return ("d_loss", "g_loss", "pl_mean")
 
     # --- the generator as the loss sees it
-    def _variables(self, params, batch_stats) -> dict:
-        return {"params": params, "batch_stats": batch_stats}
-
-    def run_g(self, params, batch_stats, key, n: int, draw=None):
-        """The reference's ``run_G`` for ``n`` local examples (drawn for the global batch
-        with ``draw``, default :func:`steps.global_draw`) -> ``(images, ws, w, synthesize)``:
+    def run_g(self, params, batch_stats, key, n: int):
+        """The reference's ``run_G`` for ``n`` local examples (drawn for the global batch,
+        :func:`steps.global_draw`) -> ``(images, ws, w, synthesize)``:
         ``w [n, w_dim]`` the unmixed mapping output (for ``w_avg``), ``synthesize(ws)`` the
         synthesis network with this call's noise (for the path-length gradient)."""
-        draw = draw or steps.global_draw
+        draw = steps.global_draw
         c = self.config
-        v = self._variables(params, batch_stats)
+        v = {"params": params, "batch_stats": batch_stats}
         z_dim = c.model.z_dim
         z = draw(lambda m: jax.random.normal(jax.random.fold_in(key, 0), (m, z_dim)), n)
         w = self.g_model.apply(v, z, method="map")
@@ -241,13 +238,13 @@ class StyleGAN2(Family):
             cutoff = jnp.where(jax.random.uniform(jax.random.fold_in(k, 1)) < c.loss.style_mixing, cutoff, self.num_ws)
             ws = mix_styles(w, w_mix, cutoff, self.num_ws)
         else:
-            ws = jnp.broadcast_to(w[:, None], (n, self.num_ws, w.shape[-1]))
+            ws = self.g_model.apply(v, w, method="broadcast")
         nk = jax.random.fold_in(key, 3)
         noise = [draw(lambda m, i=i, r=r: jax.random.normal(jax.random.fold_in(nk, i), (m, r, r, 1)), n)
                  for i, r in enumerate(self.noise_res)]
 
         def synthesize(ws_):
-            return self.g_model.apply(self._variables(params, batch_stats), ws_, noise, method="synthesize")
+            return self.g_model.apply(v, ws_, noise, method="synthesize")
 
         return synthesize(ws), ws, w, synthesize
 
@@ -416,8 +413,8 @@ class StyleGAN2(Family):
         zr = jnp.repeat(z_rows, cols, axis=0)
         zc = jnp.tile(z_cols, (rows, 1))
         noise = [jnp.broadcast_to(n, (rows * cols, *n.shape[1:])) for n in noise1]
-        mixed = np.asarray(self._mix_fn(variables, zr, zc, noise, cutoff)).reshape(rows, cols, *noise1[-1].shape[1:3], -1)
         tops = np.asarray(self._mix_fn(variables, z_cols, z_cols, [n[:cols] for n in noise], 0))
+        mixed = np.asarray(self._mix_fn(variables, zr, zc, noise, cutoff)).reshape(rows, cols, *tops.shape[1:])
         lefts = np.asarray(self._mix_fn(variables, z_rows, z_rows, [n[:rows] for n in noise], 0))
         blank = -np.ones_like(tops[:1])
         grid = [np.concatenate([blank, tops])]
