@@ -158,7 +158,7 @@ def _quiet_orbax_errors() -> None:
 def _ctrl_c_in_callbacks_reaches_main() -> None:
     """A Ctrl-C that lands while Python runs a callback it cannot raise from (jax's GC
     callback) would print an "Exception ignored" traceback and be lost; re-raise it in the
-    main thread instead, where the second Ctrl-C's one-line abort handles it."""
+    main thread instead, where main's one-line abort handles it."""
     import _thread
 
     previous = sys.unraisablehook
@@ -178,7 +178,7 @@ def main(argv):
     _quiet_orbax_errors()
     _ctrl_c_in_callbacks_reaches_main()
     from jgan import iteration, train  # after flag parsing: keeps --help fast
-    from jgan.interrupt import EXIT_INTERRUPTED, Interrupted
+    from jgan.interrupt import EXIT_INTERRUPTED, Interrupted, abort, aborted_message
     from jgan.outputs import WorkdirError, prepare_workdir
 
     try:
@@ -210,9 +210,8 @@ def main(argv):
     except Interrupted as e:
         print(f"{config.name}: {e}", flush=True)
         sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint of the current step
-        print(f"\n{config.name}: aborted; the latest checkpoint in {workdir} is kept.", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (sample, eval, ...): see jgan.interrupt
+        abort(aborted_message(config.name, workdir))
     except (ConfigError, DataError, CheckpointError, WorkdirError, iteration.DivergenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -45,7 +45,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jgan import iteration, train
 from jgan.checkpoint import Checkpointer
 from jgan.experiment import make_family, restore
-from jgan.interrupt import Interrupted, StopRequest
+from jgan.interrupt import Interrupted, StopRequest, aborted_message
 from jgan.outputs import Outputs, eval_record, prepare_workdir, progress_bar, workdir_lock
 from jgan.process import setup_process
 from jgan.mesh import make_seed_mesh
@@ -217,7 +217,7 @@ def _run_vmapped(config, workdir: str, seeds: list[int]) -> dict[int, dict[str, 
     bar = progress_bar(t.steps, start, f"{config.name} x{len(seeds)} seeds", is_main)
     pending = []
     interrupted = None
-    with StopRequest() as stop:
+    with StopRequest(aborted_message(config.name, workdir)) as stop:
         try:
             intervals, done = iteration.event_intervals(config), start
             while done < t.steps:

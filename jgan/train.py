@@ -27,7 +27,7 @@ import ml_collections
 from jgan.checkpoint import Checkpointer, saved_config
 from jgan.config import check_resume
 from jgan.experiment import build
-from jgan.interrupt import Interrupted, StopRequest
+from jgan.interrupt import Interrupted, StopRequest, aborted_message
 from jgan.iteration import (DivergenceError, block_batches, check_finite, check_state_finite,  # noqa: F401
                             data_iterator, event_intervals, expand_pending, interval_means,
                             iteration_batches, next_block, run_block)
@@ -48,7 +48,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh=None) -> dict[str,
     t0 = time.time()
     setup_process(config)
     # after jax.distributed.initialize, which installs a SIGTERM handler of its own (preemption)
-    with StopRequest() as stop, contextlib.ExitStack() as held:
+    with StopRequest(aborted_message(config.name, workdir)) as stop, contextlib.ExitStack() as held:
         return _run(config, workdir, mesh, stop, t0, held)
 
 
