@@ -60,6 +60,38 @@ def final_state(cfg, workdir, mesh=None):
     return jax.device_get(state)
 
 
+def resumed_equals_straight(cfg, first_leg, tmp_path, mesh=None):
+    """Train ``cfg`` straight through, and again in two legs (``first_leg``: the same config
+    stopping earlier, then ``cfg`` resuming); assert the two final states are bit-identical,
+    leaf by leaf, and return the straight one (on the host)."""
+    import jax
+    import numpy as np
+
+    from jgan import train
+
+    train.run(cfg, str(tmp_path / "straight"), mesh=mesh)
+    train.run(first_leg, str(tmp_path / "resumed"), mesh=mesh)
+    train.run(cfg, str(tmp_path / "resumed"), mesh=mesh)
+    a, b = final_state(cfg, tmp_path / "straight", mesh), final_state(cfg, tmp_path / "resumed", mesh)
+    assert int(a.step) == cfg.train.steps > first_leg.train.steps
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(u, v)
+    return a
+
+
+def on_mesh(fn, n_devices, *args, out_specs=None):
+    """``fn`` under ``jit(shard_map)`` on the first ``n_devices`` devices, every argument (and,
+    unless ``out_specs`` says otherwise, every output) split along the data axis."""
+    import jax
+
+    from jgan import steps
+
+    mesh = steps.make_mesh(jax.devices()[:n_devices])
+    spec = jax.sharding.PartitionSpec(steps.AXIS)
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * len(args),
+                                 out_specs=spec if out_specs is None else out_specs))(*args)
+
+
 def np_conv_same(x, w):
     """Stride-1 'SAME' cross-correlation, NHWC x HWIO, written with loops over the kernel (NumPy)."""
     import numpy as np

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import final_state, launch, load_experiment, resumed_equals_straight
 
 from jgan import steps, train
 from jgan.config import ConfigError
@@ -157,14 +157,8 @@ def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     # ALI: the posterior noise and the prior are drawn for the global batch; no D dropout for
     # the device comparison (its masks are per device)
     cfg = _quick(**{"model.prior": "normal", "model.encoder.stochastic": True})
-    train.run(cfg, str(tmp_path / "straight"))
     half = _quick(**{"model.prior": "normal", "model.encoder.stochastic": True, "train.steps": 3})
-    train.run(half, str(tmp_path / "resumed"))
-    train.run(cfg, str(tmp_path / "resumed"))
-    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
-    assert int(a.step) == 6
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(u, v)
+    a = resumed_equals_straight(cfg, half, tmp_path)
     assert len(jax.devices()) == 4  # the straight run used all four (tests/conftest.py)
     one = steps.make_mesh(jax.devices()[:1])
     train.run(cfg, str(tmp_path / "one"), mesh=one)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import final_state, launch, load_experiment, on_mesh, resumed_equals_straight
 from flax import traverse_util
 
 from jgan import steps, train
@@ -21,13 +21,6 @@ from jgan.families import cyclegan as C
 
 def _quick(**overrides):
     return load_experiment("experiments/cyclegan.py", "quick", **{"eval.every": 0, **overrides})
-
-
-def _on_mesh(fn, n_devices, *args, out_specs=None):
-    mesh = steps.make_mesh(jax.devices()[:n_devices])
-    P = jax.sharding.PartitionSpec
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P(steps.AXIS),) * len(args),
-                                 out_specs=P(steps.AXIS) if out_specs is None else out_specs))(*args)
 
 
 def _draws(key, n, size):
@@ -76,9 +69,9 @@ def test_image_pool_is_the_reference_pool_with_the_same_draws():
     key = jax.random.PRNGKey(99)
     want_pool, want = C.pool_query(pool, images, key)
     for n in (1, 4):
-        got = _on_mesh(lambda x: C.pool_query_global(pool, x, key)[1], n, images)
+        got = on_mesh(lambda x: C.pool_query_global(pool, x, key)[1], n, images)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-        got_pool = _on_mesh(lambda x: C.pool_query_global(pool, x, key)[0]["images"], n, images,
+        got_pool = on_mesh(lambda x: C.pool_query_global(pool, x, key)[0]["images"], n, images,
                             out_specs=jax.sharding.PartitionSpec())
         np.testing.assert_array_equal(np.asarray(got_pool), np.asarray(want_pool["images"]))
 
@@ -133,7 +126,7 @@ def test_cycle_and_identity_terms_are_in_the_generators_gradient(setup):
                 steps.varying(g))
             return steps.pmean(grads)
 
-        return _on_mesh(fn, 1, a, b, out_specs=jax.sharding.PartitionSpec())
+        return on_mesh(fn, 1, a, b, out_specs=jax.sharding.PartitionSpec())
 
     G = lambda p, x: exp.family.g_model.apply({"params": p}, x, train=True)  # noqa: E731
     l1 = lambda x, y: jnp.mean(jnp.abs(x - y))  # noqa: E731
@@ -193,13 +186,8 @@ def test_resume_is_bit_exact_with_the_pools_and_four_devices_match_one(tmp_path)
     # quick: batch 4, pools of 6: they fill during step 2 and swap from then on
     cfg = _quick()
     one, four = steps.make_mesh(jax.devices()[:1]), steps.make_mesh(jax.devices()[:4])
-    train.run(cfg, str(tmp_path / "straight"), mesh=one)
-    train.run(_quick(**{"train.steps": 2}), str(tmp_path / "resumed"), mesh=one)
-    train.run(cfg, str(tmp_path / "resumed"), mesh=one)
-    a, b = final_state(cfg, tmp_path / "straight", one), final_state(cfg, tmp_path / "resumed", one)
-    assert int(a.step) == 4 and int(a.aux["pool_a"]["count"]) == 6
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    a = resumed_equals_straight(cfg, _quick(**{"train.steps": 2}), tmp_path, one)
+    assert int(a.aux["pool_a"]["count"]) == 6
     train.run(cfg, str(tmp_path / "four"), mesh=four)
     d = final_state(cfg, tmp_path / "four", four)
     for name in a.nets:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import final_state, launch, load_experiment, on_mesh, resumed_equals_straight
 
 from jgan import losses, steps, train
 from jgan.config import ConfigError
@@ -18,20 +18,14 @@ def _quick(**overrides):
     return load_experiment("experiments/pix2pix.py", "quick", **{"eval.every": 0, **overrides})
 
 
-def _on_mesh(fn, n_devices, *args):
-    mesh = steps.make_mesh(jax.devices()[:n_devices])
-    spec = jax.sharding.PartitionSpec(steps.AXIS)
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * len(args), out_specs=spec))(*args)
-
-
 def test_augmentation_is_the_same_crop_and_flip_on_both_sides_and_device_independent():
     rng = np.random.default_rng(0)
     a = rng.uniform(-1, 1, (8, 8, 8, 1)).astype(np.float32)
     key = jax.random.PRNGKey(3)
     for flip, load in ((True, 8), (True, 12), (False, 12)):
         fn = lambda x, y: P.augment(key, x, y, load_size=load, flip=flip)  # noqa: E731
-        a1, b1 = _on_mesh(fn, 1, a, a.copy())
-        a4, b4 = _on_mesh(fn, 4, a, a.copy())
+        a1, b1 = on_mesh(fn, 1, a, a.copy())
+        a4, b4 = on_mesh(fn, 4, a, a.copy())
         np.testing.assert_array_equal(np.asarray(a1), np.asarray(b1))  # identical inputs stay identical
         np.testing.assert_allclose(np.asarray(a4), np.asarray(a1), atol=1e-6)
         if load == 8:  # no resize: each image is itself or its mirror, and both occur
@@ -43,7 +37,7 @@ def test_augmentation_is_the_same_crop_and_flip_on_both_sides_and_device_indepen
     offsets = np.asarray(jax.random.randint(k_crop, (8, 2), 0, 12 - 8 + 1))
     big = np.clip(np.asarray(jax.image.resize(jnp.concatenate([a, a], -1), (8, 12, 12, 2), "cubic")), -1, 1)
     want = np.stack([big[i, o[0]:o[0] + 8, o[1]:o[1] + 8, :1] for i, o in enumerate(offsets)])
-    got, _ = _on_mesh(lambda x, y: P.augment(key, x, y, load_size=12, flip=False), 1, a, a)
+    got, _ = on_mesh(lambda x, y: P.augment(key, x, y, load_size=12, flip=False), 1, a, a)
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
 
 
@@ -82,14 +76,7 @@ def test_one_iteration_logs_the_losses_of_its_own_forward_pass():
 def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     # dropout, augmentation (jitter and mirror), the data position and the lr schedule
     cfg = _quick(**{"data.flip": True})
-    train.run(cfg, str(tmp_path / "straight"))
-    half = _quick(**{"data.flip": True, "train.steps": 2})
-    train.run(half, str(tmp_path / "resumed"))
-    train.run(cfg, str(tmp_path / "resumed"))
-    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
-    assert int(a.step) == 4
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    resumed_equals_straight(cfg, _quick(**{"data.flip": True, "train.steps": 2}), tmp_path)
     # 1 vs 4 devices: augmentation is drawn for the global batch and BatchNorm is synchronised,
     # but dropout masks are per device (jgan.steps.device_key), so compare without dropout.
     cfg = _quick(**{"data.flip": True, "model.generator.dropout": 0.0})

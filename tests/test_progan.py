@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import adam_count, final_state, launch, load_experiment, np_conv_same
+from conftest import adam_count, final_state, launch, load_experiment, np_conv_same, resumed_equals_straight
 
 from jgan import steps, train
 from jgan.config import ConfigError
@@ -215,13 +215,8 @@ def test_one_compiled_phase_per_stage_resets_and_a_state_of_fixed_structure(monk
 
 def test_resume_across_a_stage_change_is_bit_exact_and_four_devices_match_one(tmp_path):
     cfg = _small()
-    train.run(cfg, str(tmp_path / "straight"))
-    train.run(_small(**{"train.steps": 1}), str(tmp_path / "resumed"))  # stops in stage 0
-    train.run(cfg, str(tmp_path / "resumed"))  # the stage change and both resets after the resume
-    a, b = final_state(cfg, tmp_path / "straight"), final_state(cfg, tmp_path / "resumed")
-    assert int(a.step) == 6
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(u, v)
+    # the first leg stops in stage 0: the stage change and both resets come after the resume
+    a = resumed_equals_straight(cfg, _small(**{"train.steps": 1}), tmp_path)
     assert len(jax.devices()) == 4
     one = steps.make_mesh(jax.devices()[:1])
     train.run(cfg, str(tmp_path / "one"), mesh=one)

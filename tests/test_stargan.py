@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, launch, load_experiment
+from conftest import final_state, launch, load_experiment, on_mesh, resumed_equals_straight
 from flax import traverse_util
 
 from jgan import steps, train
@@ -19,12 +19,6 @@ from jgan.experiment import build, make_family
 
 def _quick(variant="quick", **overrides):
     return load_experiment("experiments/stargan.py", variant, **{"eval.every": 0, **overrides})
-
-
-def _on_mesh(fn, n_devices, *args):
-    mesh = steps.make_mesh(jax.devices()[:n_devices])
-    P = jax.sharding.PartitionSpec
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P(steps.AXIS),) * len(args), out_specs=P(steps.AXIS)))(*args)
 
 
 # ----------------------------------------------------------------------------- NumPy references
@@ -132,14 +126,14 @@ def test_attribute_loss_and_targets_over_the_global_batch():
     perm = np.asarray(jax.random.permutation(key, 8))
     assert sorted(perm) == list(range(8)) and list(perm) != list(range(8))
     for n in (1, 4):
-        got = np.asarray(_on_mesh(lambda c: fam.draw_targets(key, c), n, jnp.asarray(labels)))
+        got = np.asarray(on_mesh(lambda c: fam.draw_targets(key, c), n, jnp.asarray(labels)))
         np.testing.assert_array_equal(got, labels[perm])
     # one domain per example: uniform draws for the global batch, the same on 1 and 4 devices
     digits = make_family(_quick())
     onehot = np.eye(4, dtype=np.float32)[np.arange(8) % 4]
     want = np.asarray(jax.random.randint(key, (8,), 0, 4))
     for n in (1, 4):
-        got = np.asarray(_on_mesh(lambda c: digits.draw_targets(key, c), n, jnp.asarray(onehot)))
+        got = np.asarray(on_mesh(lambda c: digits.draw_targets(key, c), n, jnp.asarray(onehot)))
         np.testing.assert_array_equal(got, np.eye(4)[want])
     # the grid's columns: hair colour set alone within its group, gender and age flipped
     cols = fam.grid_targets(np.array([[1, 0, 0, 1, 0]], np.float32))
@@ -150,13 +144,7 @@ def test_attribute_loss_and_targets_over_the_global_batch():
 def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path):
     cfg = _quick()  # batch 4, 2 D updates per iteration, 4 iterations
     one, four = steps.make_mesh(jax.devices()[:1]), steps.make_mesh(jax.devices()[:4])
-    train.run(cfg, str(tmp_path / "straight"), mesh=one)
-    train.run(_quick(**{"train.steps": 2}), str(tmp_path / "resumed"), mesh=one)
-    train.run(cfg, str(tmp_path / "resumed"), mesh=one)
-    a, b = final_state(cfg, tmp_path / "straight", one), final_state(cfg, tmp_path / "resumed", one)
-    assert int(a.step) == 4
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    a = resumed_equals_straight(cfg, _quick(**{"train.steps": 2}), tmp_path, one)
     train.run(cfg, str(tmp_path / "four"), mesh=four)
     d = final_state(cfg, tmp_path / "four", four)
     # Adam moves every element by about lr (1e-4) whatever its gradient's size, so elements whose

@@ -475,3 +475,15 @@ def eval_report(title: str, step: int, result: dict, floor: dict, summary: dict)
               "heldout_real": floor,
               "training": {k: v for k, v in summary.items() if k in metrics}}
     return record
+
+
+class UnconditionalImageEvaluation:
+    """Mixin of the families whose samples are unconditional images evaluated by
+    :func:`evaluate_samples` (ProGAN, StyleGAN2, BiGAN): ``--mode eval``'s held-out floor and
+    the up-front evaluator check of :class:`jgan.family.Family`."""
+
+    def evaluate_floor(self, workdir: str) -> dict:
+        return heldout_floor(self.config, workdir, num_generated(self.config))
+
+    def check_evaluator(self) -> None:
+        check_evaluator(self.config)

@@ -108,7 +108,7 @@ def ge_loss(real_logits, fake_logits, name: str):
     return 0.5 * (bce_with_logits(real_logits, 0) + bce_with_logits(fake_logits, 1))
 
 
-class BiGAN(Family):
+class BiGAN(E.UnconditionalImageEvaluation, Family):
     name = "bigan"
     data_keys = ("x",)
 
@@ -277,12 +277,6 @@ class BiGAN(Family):
             out["real/label_acc"] = float(np.mean(np.argmax(extractor(test["x"])[1], -1) == test["label"]))
         out["probe/train_count"], out["probe/test_count"] = len(train["x"]), len(test["x"])
         return out
-
-    def evaluate_floor(self, workdir: str) -> dict:
-        return E.heldout_floor(self.config, workdir, E.num_generated(self.config))
-
-    def check_evaluator(self) -> None:
-        E.check_evaluator(self.config)
 
     def modes(self):
         return {"sample": self.write_sample_grid, "reconstruct": self.write_reconstructions,

@@ -166,7 +166,7 @@ def progan_d_loss(real_scores, fake_scores, grad_norms, *, gp_weight: float, gp_
     return jnp.mean(fake_scores) - jnp.mean(real_scores) + gp + eps, gp, eps
 
 
-class ProGAN(Family):
+class ProGAN(E.UnconditionalImageEvaluation, Family):
     name = "progan"
     data_keys = ("x",)
 
@@ -321,12 +321,6 @@ class ProGAN(Family):
         stage, alpha = self.stage_of(state)
         out["stage/resolution"], out["stage/alpha"] = stage_resolution(stage), alpha  # what was measured
         return out
-
-    def evaluate_floor(self, workdir: str) -> dict:
-        return E.heldout_floor(self.config, workdir, E.num_generated(self.config))
-
-    def check_evaluator(self) -> None:
-        E.check_evaluator(self.config)
 
     def modes(self):
         return {"sample": self.write_sample_grid}

@@ -155,7 +155,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                           f"D step per minibatch.")
 
 
-class StyleGAN2(Family):
+class StyleGAN2(E.UnconditionalImageEvaluation, Family):
     name = "stylegan2"
     data_keys = ("x",)
 
@@ -437,12 +437,6 @@ class StyleGAN2(Family):
 
     def evaluate(self, state: State, workdir: str) -> dict:
         return E.evaluate_samples(self.config, self.eval_samples(state), workdir)
-
-    def evaluate_floor(self, workdir: str) -> dict:
-        return E.heldout_floor(self.config, workdir, E.num_generated(self.config))
-
-    def check_evaluator(self) -> None:
-        E.check_evaluator(self.config)
 
     def modes(self):
         return {"sample": self.write_sample_grid, **edits.modes(self)}
