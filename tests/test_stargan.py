@@ -114,6 +114,23 @@ def test_generator_sees_the_label_only_through_zero_padding(setup):
     np.testing.assert_allclose(got, outs["zero"][1], atol=1e-5)
 
 
+@pytest.mark.parametrize("side,n_layers", [(28, 2), (28, 3), (28, 4), (128, 6), (17, 1)])
+def test_discriminator_maps_follow_the_references_conv_arithmetic(side, n_layers):
+    # PyTorch's Conv2d(k=4, s=2, p=1) gives floor((s + 2 - 4) / 2) + 1 per layer; the
+    # classification conv spans what is left (the reference's int(image_size / 2^repeat_num))
+    from jgan.models.stargan import StarGANDiscriminator
+    s = side
+    for _ in range(n_layers):
+        s = (s + 2 - 4) // 2 + 1
+    assert s == int(side / 2 ** n_layers)
+    d = StarGANDiscriminator(num_domains=4, n_layers=n_layers, width=2)
+    x = jnp.zeros((3, side, side, 1))
+    src, cls = jax.eval_shape(lambda x: d.init_with_output(jax.random.PRNGKey(0), x)[0], x)
+    assert src.shape == (3, s, s) and cls.shape == (3, 4)
+    with pytest.raises(ValueError, match="at least"):
+        StarGANDiscriminator(num_domains=4, n_layers=n_layers + 5, width=2).init(jax.random.PRNGKey(0), x)
+
+
 def test_attribute_loss_and_targets_over_the_global_batch():
     fam = make_family(_quick("celeba"))  # builds without opening the data
     rng = np.random.default_rng(0)
@@ -219,7 +236,7 @@ def test_quick_variant_through_launch_evaluates_every_target_domain(tmp_path, cl
     ({"data.domains": ("mnist",)}, "data.domains"),
     ({"data.domains": ("mnist", "typeset:nofont")}, "data.domains"),
     ({"data.flip": True}, "data.flip"),
-    ({"model.discriminator.n_layers": 3}, "model.discriminator.n_layers"),
+    ({"model.discriminator.n_layers": 5}, "model.discriminator.n_layers"),  # 28 < 2^5
     ({"model.generator.norm": "batch"}, "model.generator.norm"),
     ({"loss.gp_weight": -1.0}, "loss.gp_weight"),
 ])

@@ -33,6 +33,14 @@ batch and target labels. In D update ``j`` (key ``kj = fold_in(fold_in(rng, step
    for attributes the binary cross-entropies summed over attributes and averaged over the
    batch (its ``binary_cross_entropy_with_logits(..., size_average=False) / N``).
 
+   The mean/sum pairing makes the critic that the losses see (the patch mean) ``1/P``-
+   Lipschitz for a map of ``P`` patches: at the reference's 128 px, 6 layers, ``P = 4``. The
+   patch map's size is therefore part of the recipe: with ``P = 49`` (28 px, 2 layers) the
+   critic's real/fake gap stayed at ~0.12 while the translations were noise (FID ~1,000), and
+   G learnt only to fool D's domain head; with ``P = 9`` (3 layers) the same run translates
+   (``results/stargan_digits.md``). ``StarGANDiscriminator`` takes any side of at least
+   ``2^n_layers`` (the map side is ``floor(S / 2^n)``, the reference's ``int(S / 2^n)``).
+
 After the last D update, the G update (the updated D held fixed):
 ``L_G = -mean D_src(G(x, c')) + lambda_cls L_cls(D_cls(G(x, c')), c') + lambda_rec
 mean |x - G(G(x, c'), c)|``. Weights: ``loss.cls_weight`` (1), ``loss.rec_weight`` (10),
@@ -149,9 +157,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     choice("model.discriminator.name", dd.name, ("stargan",))
     positive("model.discriminator.width", dd.width)
     positive("model.discriminator.n_layers", dd.n_layers)
-    if d.image_size % 2 ** dd.n_layers:
+    if d.image_size < 2 ** dd.n_layers:
         raise ConfigError(f"config.model.discriminator.n_layers={dd.n_layers}: data.image_size={d.image_size} "
-                          f"must be divisible by 2^n_layers={2 ** dd.n_layers}.")
+                          f"must be at least 2^n_layers={2 ** dd.n_layers}.")
     for f in ("cls_weight", "rec_weight", "gp_weight"):
         positive(f"loss.{f}", c.loss[f], allow_zero=True)
     positive("train.d_steps", c.train.d_steps)

@@ -46,8 +46,8 @@ class StarGANDiscriminator(nn.Module):
         del train
         if x.ndim != 4:
             raise ValueError(f"StarGANDiscriminator expects NHWC images, got shape {x.shape}")
-        if x.shape[1] % 2 ** self.n_layers or x.shape[2] % 2 ** self.n_layers:
-            raise ValueError(f"StarGANDiscriminator(n_layers={self.n_layers}) needs sides divisible by "
+        if min(x.shape[1:3]) < 2 ** self.n_layers:
+            raise ValueError(f"StarGANDiscriminator(n_layers={self.n_layers}) needs sides of at least "
                              f"{2 ** self.n_layers}, got {x.shape[1]}x{x.shape[2]}")
         h = x
         for i in range(self.n_layers):
