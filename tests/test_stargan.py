@@ -131,6 +131,30 @@ def test_discriminator_maps_follow_the_references_conv_arithmetic(side, n_layers
         StarGANDiscriminator(num_domains=4, n_layers=n_layers + 5, width=2).init(jax.random.PRNGKey(0), x)
 
 
+def _receptive_field(n_layers):
+    r, jump = 1, 1
+    for _ in range(n_layers):  # 4x4 stride 2
+        r, jump = r + 3 * jump, 2 * jump
+    return r + 2 * jump        # the 3x3 real/fake conv
+
+
+def test_the_default_real_fake_head_sees_the_whole_image_as_the_references():
+    # the reference at 128 px: 6 layers, 318 px; with 2 layers at 28 px (18 px patches) the
+    # digits run never translated (results/stargan_digits.md)
+    from jgan.models.stargan import StarGANDiscriminator
+    assert _receptive_field(6) == 318 and _receptive_field(2) == 18
+    cfg = load_experiment("experiments/stargan.py")
+    n, side = cfg.model.discriminator.n_layers, cfg.data.image_size
+    assert _receptive_field(n) >= side
+    x = jax.random.normal(jax.random.PRNGKey(1), (1, side, side, 1))
+    for n_layers, whole in ((n, True), (2, False)):  # the support of a central output's input gradient
+        d = StarGANDiscriminator(num_domains=4, n_layers=n_layers, width=2)
+        p = d.init(jax.random.PRNGKey(0), x)
+        i = d.apply(p, x)[0].shape[1] // 2
+        g = jax.grad(lambda x: d.apply(p, x)[0][0, i, i])(x)
+        assert bool(np.all(np.asarray(g) != 0)) == whole
+
+
 def test_attribute_loss_and_targets_over_the_global_batch():
     fam = make_family(_quick("celeba"))  # builds without opening the data
     rng = np.random.default_rng(0)

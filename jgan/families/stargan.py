@@ -33,12 +33,13 @@ batch and target labels. In D update ``j`` (key ``kj = fold_in(fold_in(rng, step
    for attributes the binary cross-entropies summed over attributes and averaged over the
    batch (its ``binary_cross_entropy_with_logits(..., size_average=False) / N``).
 
-   The mean/sum pairing makes the critic that the losses see (the patch mean) ``1/P``-
-   Lipschitz for a map of ``P`` patches: at the reference's 128 px, 6 layers, ``P = 4``. The
-   patch map's size is therefore part of the recipe: with ``P = 49`` (28 px, 2 layers) the
-   critic's real/fake gap stayed at ~0.12 while the translations were noise (FID ~1,000), and
-   G learnt only to fool D's domain head; with ``P = 9`` (3 layers) the same run translates
-   (``results/stargan_digits.md``). ``StarGANDiscriminator`` takes any side of at least
+   D's depth is part of the recipe: the reference's real/fake head (6 layers at 128 px)
+   sees the whole image (a 318 px receptive field). At 28 px, 2 layers give it 18 px
+   patches, and the run never translated (FID ~1,000, digits lost; G only learnt to fool D's
+   domain head, which sees the whole map); 3 layers (38 px) translate
+   (``results/stargan_digits.md``). The penalty's sum/mean pairing above (which makes the
+   patch-mean critic 1/P-Lipschitz) was not the cause: 2 layers with the penalty on the
+   patch mean failed the same way. ``StarGANDiscriminator`` takes any side of at least
    ``2^n_layers`` (the map side is ``floor(S / 2^n)``, the reference's ``int(S / 2^n)``).
 
 After the last D update, the G update (the updated D held fixed):
