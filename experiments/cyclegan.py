@@ -13,8 +13,8 @@ Default: **handwritten <-> typeset digits** (no download): A = the MNIST digits 
 wheel (4,500 train / 500 held out), B = the digits rendered in matplotlib's fonts with random
 size, position and small rotation (4,500 / 500; ``jgan.data.digits``). 28x28 grey, ResNet with
 width 16 and 3 blocks, PatchGAN with 1 layer (16x16 patches) and width 32, batch 8, 3,000
-iterations (half constant, half decaying; 13.6 min measured with 2-3 other jobs on the 2
-cores, 6 evaluations included). Evaluated on the held-out digits of both domains
+iterations (half constant, half decaying; 6.6 min measured on 2 cores with one other job
+beside it, 6 evaluations included). Evaluated on the held-out digits of both domains
 every 500 iterations: label preservation read by the target domain's classifier (train the
 typeset one once with the command below; the MNIST one trains itself on first use), FID/KID
 in its features, cycle L1. ``digits_sklearn``: B = scikit-learn's 8x8 digits.
