@@ -70,10 +70,13 @@ def ema_update(entry: dict, net: TrainState, decay) -> dict:
             "batch_stats": jax.tree.map(mix, entry["batch_stats"], net.batch_stats)}
 
 
+def net_variables(state: State, name: str) -> dict:
+    """``{'params', 'batch_stats'}`` of the trained (raw) network ``name``."""
+    net = state.nets[name]
+    return {"params": net.params, "batch_stats": net.batch_stats}
+
+
 def ema_variables(state: State, name: str) -> dict:
     """``{'params', 'batch_stats'}`` to sample network ``name`` with: its EMA when the run
     keeps one, the raw network otherwise."""
-    if name in state.ema:
-        return state.ema[name]
-    net = state.nets[name]
-    return {"params": net.params, "batch_stats": net.batch_stats}
+    return state.ema[name] if name in state.ema else net_variables(state, name)

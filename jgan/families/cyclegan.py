@@ -91,7 +91,7 @@ from jgan.models.patchgan import PatchGANDiscriminator
 from jgan.models.resnet_translator import ResnetGenerator
 from jgan.models.unet import NORMS
 from jgan.sampling import parse_seeds
-from jgan.state import State, ema_update, ema_variables
+from jgan.state import State, ema_update, ema_variables, net_variables
 
 Metrics = dict[str, jax.Array]
 SOURCES = ("digits", "tfds", "folders")
@@ -275,7 +275,7 @@ class CycleGAN(Family):
                 x[k] = real[k]
         nets = dict(state.nets)
         g_names, d_names = ("g_ab", "g_ba"), ("d_a", "d_b")
-        d_vars = {n: {"params": nets[n].params, "batch_stats": nets[n].batch_stats} for n in d_names}
+        d_vars = {n: net_variables(state, n) for n in d_names}
 
         # 1. both generators, D fixed
         (g_loss, (terms, fakes, g_stats)), grads = jax.value_and_grad(

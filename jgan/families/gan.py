@@ -48,7 +48,7 @@ from jgan.family import Family, Net
 from jgan.models import CONDITIONAL_BN_GENERATORS, CONDITIONING, DISCRIMINATORS, GENERATORS
 from jgan.models import make_discriminator, make_generator
 from jgan.sampling import generate
-from jgan.state import EVAL, SAMPLES, State, ema_update, ema_variables, stream_key
+from jgan.state import EVAL, SAMPLES, State, ema_update, ema_variables, net_variables, stream_key
 
 Metrics = dict[str, jax.Array]
 
@@ -431,11 +431,7 @@ class GAN(Family):
         """G's variables for sampling: the EMA (``use_ema`` and kept) or the raw G; with
         ``eval.standing_stats`` = K > 0, BatchNorm's moments replaced by their average over K
         batches of G in train mode (:func:`jgan.sampling.standing_statistics`)."""
-        if use_ema:
-            variables = ema_variables(state, "g")
-        else:
-            g = state.nets["g"]
-            variables = {"params": g.params, "batch_stats": g.batch_stats}
+        variables = ema_variables(state, "g") if use_ema else net_variables(state, "g")
         k = self.config.eval.get("standing_stats", 0)
         if not k:
             return variables

@@ -69,7 +69,7 @@ from jgan.families.progan import check_padding, crop_to, pad_to
 from jgan.family import Family, Net
 from jgan.models.stylegan2 import (StyleGAN2Discriminator, StyleGAN2Generator, block_resolutions,
                                    noise_resolutions)
-from jgan.state import EVAL, SAMPLES, State, ema_variables, stream_key
+from jgan.state import EVAL, SAMPLES, State, ema_variables, net_variables, stream_key
 
 Metrics = dict[str, jax.Array]
 
@@ -370,6 +370,11 @@ class StyleGAN2(E.UnconditionalImageEvaluation, Family):
         """Per-layer noise ``[n, r, r, 1]`` from ``key`` (layer ``i`` from ``fold_in(key, i)``)."""
         return [jax.random.normal(jax.random.fold_in(key, i), (n, r, r, 1)) for i, r in enumerate(self.noise_res)]
 
+    @staticmethod
+    def repeat_noise(noise1: list[jax.Array], n: int) -> list[jax.Array]:
+        """One example's per-layer noise (``[1, r, r, 1]`` each) for ``n`` examples."""
+        return [jnp.broadcast_to(x, (n, *x.shape[1:])) for x in noise1]
+
     def generate(self, variables, z, key, psi: float = 1.0, batch_size: int = 500) -> np.ndarray:
         """G at truncation ``psi`` with noise from ``key`` (chunk ``i`` folds in ``i``) ->
         numpy ``[n, r, r, C]``."""
@@ -385,7 +390,7 @@ class StyleGAN2(E.UnconditionalImageEvaluation, Family):
         key = stream_key(c.seed, SAMPLES)
         z = jax.random.normal(key, (c.train.num_samples, c.model.z_dim))
         noise_key = jax.random.fold_in(key, 1)
-        variants = [("", {"params": state.nets["g"].params, "batch_stats": state.nets["g"].batch_stats})]
+        variants = [("", net_variables(state, "g"))]
         if "g" in state.ema:
             variants.append(("ema_", ema_variables(state, "g")))
         for prefix, variables in variants:
@@ -412,10 +417,10 @@ class StyleGAN2(E.UnconditionalImageEvaluation, Family):
         noise1 = self.noise(jax.random.fold_in(key, 2), 1)
         zr = jnp.repeat(z_rows, cols, axis=0)
         zc = jnp.tile(z_cols, (rows, 1))
-        noise = [jnp.broadcast_to(n, (rows * cols, *n.shape[1:])) for n in noise1]
-        tops = np.asarray(self._mix_fn(variables, z_cols, z_cols, [n[:cols] for n in noise], 0))
-        mixed = np.asarray(self._mix_fn(variables, zr, zc, noise, cutoff)).reshape(rows, cols, *tops.shape[1:])
-        lefts = np.asarray(self._mix_fn(variables, z_rows, z_rows, [n[:rows] for n in noise], 0))
+        tops = np.asarray(self._mix_fn(variables, z_cols, z_cols, self.repeat_noise(noise1, cols), 0))
+        mixed = np.asarray(self._mix_fn(variables, zr, zc, self.repeat_noise(noise1, rows * cols), cutoff))
+        mixed = mixed.reshape(rows, cols, *tops.shape[1:])
+        lefts = np.asarray(self._mix_fn(variables, z_rows, z_rows, self.repeat_noise(noise1, rows), 0))
         blank = -np.ones_like(tops[:1])
         grid = [np.concatenate([blank, tops])]
         grid += [np.concatenate([lefts[i:i + 1], mixed[i]]) for i in range(rows)]
@@ -465,8 +470,7 @@ class StyleGAN2(E.UnconditionalImageEvaluation, Family):
             out = []
             for i in range(0, len(w), batch_size):
                 wi = jnp.asarray(w[i:i + batch_size])
-                noise = [jnp.broadcast_to(n, (len(wi), *n.shape[1:])) for n in const]
-                out.append(np.asarray(self._synth_fn(variables, wi, noise)))
+                out.append(np.asarray(self._synth_fn(variables, wi, self.repeat_noise(const, len(wi)))))
             return crop_to(np.concatenate(out), size)
 
         return edits.LatentSpace(z_dim=self.config.model.w_dim,
