@@ -191,8 +191,9 @@ def progan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def stylegan2(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """StyleGAN2 (Karras et al. 2020; ``jgan.families.stylegan2``). Defaults: the reference's
     ``train.py --cfg=auto`` for 32 px at batch 32 (``stylegan2-ada-pytorch``; ``fmaps`` 0.5,
-    ``lrate`` 0.0025, ``gamma = 0.0002 res^2 / batch``, ``ema = batch * 10 / 32`` kimg, no
-    ramp-up, 8 mapping layers) and ``StyleGAN2Loss``'s defaults, on MNIST padded to 32 px."""
+    ``lrate`` 0.0025, ``gamma = 0.0002 res^2 / batch``, ``ema = batch * 10 / 32`` kimg), with
+    the paper's 8 mapping layers and no EMA ramp-up where ``auto`` has 2 and 0.05, and
+    ``StyleGAN2Loss``'s defaults, on MNIST padded to 32 px."""
     c.family = "stylegan2"
     c.data.source = "mnist_subset"   # 'mnist_subset' | 'tfds' (cifar10, celeb_a, ...)
     c.data.image_size, c.data.channels = 28, 1
