@@ -5,8 +5,13 @@ Theano code ``jeffdonahue/bigan``, ``train_gan.py`` / ``gan.py`` / ``train_mnist
 (Dumoulin et al. 2017, *Adversarially Learned Inference*: the same game with a stochastic
 encoder, ``model.encoder.stochastic``).
 
-Networks (``jgan.models.bigan``): ``g`` ``G(z)``, ``e`` ``E(x)`` and ``d`` ``D(x, z) -> logit``;
-an EMA of ``g`` and ``e`` when ``train.ema_decay`` > 0 (not in the papers).
+Networks: ``g`` ``G(z)``, ``e`` ``E(x)`` and ``d`` ``D(x, z) -> logit``, each named by
+``model.<net>.name``: ``'bigan_mlp'`` (BiGAN's MNIST MLPs, ``jgan.models.bigan``) or
+``'ali_conv'`` (ALI's CIFAR-10 convolutional networks, ``jgan.models.ali``, whose G output bias
+starts at the log-odds of the first 500 training images' mean, :meth:`BiGAN.marginal_log_odds`,
+as the reference's ``get_log_odds``); an EMA of ``g`` and ``e`` when ``train.ema_decay`` > 0
+(not in the papers). ALI's reference losses are the same two BCEs without the 1/2 below; under
+Adam a constant factor on a loss changes nothing but the epsilon's relative size.
 
 One phase, ``iteration`` (one real batch ``{'x'}``), as the reference with ``k = 1``
 (``update_both``: every network's gradient is taken at the same parameters, then all three
@@ -57,11 +62,15 @@ from jgan.eval import evaluate as E
 from jgan.eval import probe
 from jgan.families.gan import data_shape
 from jgan.family import Family, Net
+from jgan.models.ali import RESOLUTION as ALI_RESOLUTION
+from jgan.models.ali import ALIDecoder, ALIDiscriminator, ALIEncoder
 from jgan.models.bigan import BiGANEncoder, BiGANGenerator, JointDiscriminator
 from jgan.state import EVAL, INIT, SAMPLES, State, ema_update, ema_variables, init_network, stream_key
 
 Metrics = dict[str, jax.Array]
 PRIORS = ("uniform", "normal")
+NETWORKS = ("bigan_mlp", "ali_conv")
+MARGINAL_IMAGES = 500  # the reference's log-odds come from one batch of 500 training images
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -70,14 +79,27 @@ def validate(c: ml_collections.ConfigDict) -> None:
     positive("model.z_dim", c.model.z_dim)
     choice("model.prior", c.model.prior, PRIORS)
     for net in ("generator", "encoder", "discriminator"):
-        choice(f"model.{net}.name", c.model[net].name, ("bigan_mlp",))
+        choice(f"model.{net}.name", c.model[net].name, NETWORKS)
         choice(f"model.{net}.norm", c.model[net].norm, ("batch", "none"))
+        if c.model[net].name == "ali_conv":
+            positive(f"model.{net}.width", c.model[net].width)
+            size = c.data.image_size
+            if size > ALI_RESOLUTION or (ALI_RESOLUTION - size) % 2:
+                raise ConfigError(f"config.model.{net}.name='ali_conv' works on 32 px images (smaller ones are "
+                                  f"padded, centred): data.image_size={size} must be at most 32 and even.")
     if c.model.encoder.stochastic and c.model.prior != "normal":
         raise ConfigError("config.model.encoder.stochastic=True is ALI's Gaussian posterior; it needs "
                           "model.prior='normal' (set it, or encoder.stochastic=False).")
-    if not 0 <= c.model.discriminator.dropout < 1:
-        raise ConfigError(f"config.model.discriminator.dropout={c.model.discriminator.dropout!r} "
-                          f"must be in [0, 1).")
+    dd = c.model.discriminator
+    for f in ("dropout", "input_dropout"):
+        if not 0 <= dd[f] < 1:
+            raise ConfigError(f"config.model.discriminator.{f}={dd[f]!r} must be in [0, 1).")
+    if dd.name == "bigan_mlp" and dd.input_dropout:
+        raise ConfigError("config.model.discriminator.input_dropout is for the 'ali_conv' discriminator; "
+                          "set it to 0 or use model.discriminator.name='ali_conv'.")
+    if dd.name == "ali_conv" and (dd.maxout_pieces < 1 or dd.width % dd.maxout_pieces):
+        raise ConfigError(f"config.model.discriminator.maxout_pieces={dd.maxout_pieces} must be >= 1 and "
+                          f"divide model.discriminator.width={dd.width} (every conv's width is a multiple of it).")
     choice("loss.name", c.loss.name, ("non_saturating", "minimax"))
     if c.train.d_steps != 1:
         raise ConfigError(f"config.train.d_steps={c.train.d_steps} must be 1: BiGAN updates D, G and E "
@@ -118,12 +140,38 @@ class BiGAN(E.UnconditionalImageEvaluation, Family):
         self.shape = data_shape(config)
         self.z_dim, self.prior = m.z_dim, m.prior
         self.stochastic = bool(m.encoder.stochastic)
-        self.g_model = BiGANGenerator(out_shape=self.shape, hidden=tuple(m.generator.hidden),
-                                      norm=m.generator.norm)
-        self.e_model = BiGANEncoder(z_dim=m.z_dim, hidden=tuple(m.encoder.hidden), norm=m.encoder.norm,
-                                    prior=m.prior, stochastic=self.stochastic)
-        self.d_model = JointDiscriminator(hidden=tuple(m.discriminator.hidden), norm=m.discriminator.norm,
-                                          dropout=m.discriminator.dropout)
+        g, e, d = m.generator, m.encoder, m.discriminator
+        if g.name == "ali_conv":
+            init = self._marginal_init if g.marginal_bias else jax.nn.initializers.zeros
+            self.g_model = ALIDecoder(out_shape=self.shape, width=g.width, leak=g.leak, marginal_init=init)
+        else:
+            self.g_model = BiGANGenerator(out_shape=self.shape, hidden=tuple(g.hidden), norm=g.norm)
+        if e.name == "ali_conv":
+            self.e_model = ALIEncoder(z_dim=m.z_dim, width=e.width, leak=e.leak, stochastic=self.stochastic)
+        else:
+            self.e_model = BiGANEncoder(z_dim=m.z_dim, hidden=tuple(e.hidden), norm=e.norm, prior=m.prior,
+                                        stochastic=self.stochastic)
+        if d.name == "ali_conv":
+            self.d_model = ALIDiscriminator(width=d.width, pieces=d.maxout_pieces, dropout_in=d.input_dropout,
+                                            dropout=d.dropout)
+        else:
+            self.d_model = JointDiscriminator(hidden=tuple(d.hidden), norm=d.norm, dropout=d.dropout)
+
+    def marginal_log_odds(self) -> np.ndarray:
+        """``[H, W, C]``: the log-odds of the mean of the first 500 training images in [0, 1]
+        (the reference's ``get_log_odds``, clipped to [1e-7, 1 - 1e-7]): ALI's initial output bias."""
+        src = self.source(self.config.data.split)
+        d = self.config.data
+        x = pipeline.load_batch(src, np.arange(min(MARGINAL_IMAGES, len(src))), image_size=d.image_size,
+                                channels=d.channels)["x"]
+        p = np.clip(np.mean((x + 1.0) / 2.0, axis=0), 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p)).astype(np.float32)
+
+    def _marginal_init(self, key, shape, dtype=jnp.float32):
+        # a host callback, so that the data are read only when values are made (not when
+        # restore() traces the state's shapes)
+        del key
+        return jax.pure_callback(self.marginal_log_odds, jax.ShapeDtypeStruct(shape, dtype))
 
     def nets(self) -> dict[str, Net]:
         c = self.config

@@ -138,15 +138,20 @@ def bigan(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     m.z_dim = 50                     # latent size
     m.prior = "uniform"              # 'uniform' (z ~ U(-1, 1), BiGAN) | 'normal' (z ~ N(0, I), ALI)
     g = m.generator
-    g.name, g.norm, g.hidden = "bigan_mlp", "batch", (1024, 1024)
+    g.name, g.norm, g.hidden = "bigan_mlp", "batch", (1024, 1024)  # 'bigan_mlp' | 'ali_conv' (jgan.models.ali)
+    g.width, g.leak = 32, 0.1        # ali_conv: the first layer's feature maps (the paper's 32), LeakyReLU slope
+    g.marginal_bias = True           # ali_conv: the output bias starts at the data's mean log-odds (else 0)
     m.encoder = ml_collections.ConfigDict()
-    m.encoder.name = "bigan_mlp"     # E: the reference's mnist_mlp featuriser + a linear map to z
+    m.encoder.name = "bigan_mlp"     # E: the reference's mnist_mlp featuriser + a linear map to z | 'ali_conv'
     m.encoder.norm = "batch"
     m.encoder.hidden = (1024, 1024)
+    m.encoder.width, m.encoder.leak = 32, 0.1
     m.encoder.stochastic = False     # ALI: Gaussian posterior, z = mean + std * eps (needs prior 'normal')
     dd = m.discriminator
     dd.name, dd.norm, dd.hidden = "bigan_mlp", "batch", (1024, 1024)
-    dd.dropout = 0.0                 # dropout on D's hidden units (ALI: 0.2)
+    dd.width, dd.maxout_pieces = 32, 2  # ali_conv
+    dd.dropout = 0.0                 # dropout on D's hidden units (bigan_mlp's ALI: 0.2; ali_conv: 0.5)
+    dd.input_dropout = 0.0           # ali_conv: dropout on the inputs x and z (ALI: 0.2)
     c.loss.name = "non_saturating"   # G and E: the flipped labels (the reference's opp_loss) | 'minimax'
     for net in ("g", "d"):           # E trains with G's optimiser settings (the reference's updater)
         o = c.optim[net]

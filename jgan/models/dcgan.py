@@ -18,6 +18,7 @@ the running averages in the ``batch_stats`` collection.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -46,13 +47,16 @@ class BatchNorm(nn.Module):
 
     axis_name: str | None = DATA
     affine: bool = True  # False: no scale and shift of its own (ConditionalBatchNorm adds them)
+    momentum: float = BN_MOMENTUM  # flax's: the running average keeps this share of itself
+    epsilon: float = 1e-5
+    scale_init: Callable = dcgan_bn_scale_init
 
     @nn.compact
     def __call__(self, x, train: bool):
         axis = self.axis_name if (train and self.axis_name and _axis_bound(self.axis_name)) else None
-        return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-5,
+        return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
                             axis_name=axis, use_scale=self.affine, use_bias=self.affine,
-                            scale_init=dcgan_bn_scale_init)(x)
+                            scale_init=self.scale_init)(x)
 
 
 def _axis_bound(name: str) -> bool:
