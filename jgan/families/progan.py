@@ -66,6 +66,7 @@ from jgan.family import Family, Net
 from jgan.models.layers import upsample_nearest
 from jgan.models.progan import (ProGANDiscriminator, ProGANGenerator, downscale2d, feature_maps, num_stages,
                                 stage_resolution)
+from jgan.padding import crop_to, pad_to
 from jgan.state import EVAL, SAMPLES, State, ema_update, ema_variables, stream_key
 
 Metrics = dict[str, jax.Array]
@@ -126,28 +127,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.train.ema_decay={c.train.ema_decay} must be in [0, 1).")
 
 
-def pad_to(x: jax.Array, size: int) -> jax.Array:
-    """NHWC images in [-1, 1] padded (centred, value -1: the background) to ``size`` pixels."""
-    extra = size - x.shape[1]
-    if extra == 0:
-        return x
-    lo, hi = extra // 2, extra - extra // 2
-    return jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)), constant_values=-1.0)
-
-
 def check_padding(size: int, resolution: int) -> None:
     """Raise ``ConfigError`` unless data of ``size`` pixels can be padded (centred) to ``resolution``."""
     if size > resolution or (resolution - size) % 2:
         raise ConfigError(f"config.model.resolution={resolution} must be at least the data's size "
                           f"{size} (data.image_size) and differ from it by an even number of pixels "
                           f"(the data are padded to it, centred).")
-
-
-def crop_to(x: np.ndarray, size: int) -> np.ndarray:
-    """The centre ``size x size`` of NHWC images (the inverse of :func:`pad_to`)."""
-    extra = x.shape[1] - size
-    lo = extra // 2
-    return x[:, lo:lo + size, lo:lo + size]
 
 
 def reals_at(x: jax.Array, resolution: int, alpha) -> jax.Array:

@@ -65,10 +65,11 @@ from jgan.config import ConfigError, choice, positive
 from jgan.data import sources
 from jgan.eval import evaluate as E
 from jgan.families.gan import data_shape
-from jgan.families.progan import check_padding, crop_to, pad_to
+from jgan.families.progan import check_padding
 from jgan.family import Family, Net
 from jgan.models.stylegan2 import (StyleGAN2Discriminator, StyleGAN2Generator, block_resolutions,
                                    noise_resolutions)
+from jgan.padding import crop_to, pad_to
 from jgan.state import EVAL, SAMPLES, State, ema_variables, net_variables, stream_key
 
 Metrics = dict[str, jax.Array]

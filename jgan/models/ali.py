@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from jgan.axes import DATA
 from jgan.models.dcgan import BatchNorm
 from jgan.models.layers import Conv, ConvTranspose
+from jgan.padding import crop_to, pad_to
 
 INIT = nn.initializers.normal(0.01)  # the reference's IsotropicGaussian(std=0.01)
 RESOLUTION = 32
@@ -55,13 +56,6 @@ def maxout(x, pieces: int):
     """``[..., C] -> [..., C / pieces]``: the max over consecutive groups of ``pieces`` channels
     (the reference's ``ConvMaxout``)."""
     return jnp.max(x.reshape(*x.shape[:-1], x.shape[-1] // pieces, pieces), axis=-1)
-
-
-def pad_to_resolution(x):
-    """NHWC images in [-1, 1] padded (centred, -1) to 32 px."""
-    lo = (RESOLUTION - x.shape[1]) // 2
-    hi = RESOLUTION - x.shape[1] - lo
-    return jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)), constant_values=-1.0)
 
 
 def _norm(axis_name):
@@ -84,7 +78,7 @@ class ALIEncoder(nn.Module):
     @nn.compact
     def __call__(self, x, eps=None, train: bool = True):
         """``x [N, H, W, C]`` (H, W <= 32) -> ``z [N, z_dim]``."""
-        h = (pad_to_resolution(x) + 1.0) / 2.0
+        h = (pad_to(x, RESOLUTION) + 1.0) / 2.0
         for k, s, m in (*X_CONVS, (1, 1, 16)):
             h = nn.leaky_relu(_norm(self.axis_name)(_conv(self.width * m, k, s)(h), train), self.leak)
         stats = _conv(2 * self.z_dim, 1, 1, bias=True, name="posterior")(h).reshape(x.shape[0], -1)
@@ -109,10 +103,7 @@ class ALIDecoder(nn.Module):
             h = ConvTranspose(self.width * m, (k, k), (s, s), padding="VALID", use_bias=False, kernel_init=INIT)(h)
             h = nn.leaky_relu(_norm(self.axis_name)(h, train), self.leak)
         h = nn.leaky_relu(_norm(self.axis_name)(_conv(self.width, 1, 1)(h), train), self.leak)
-        size, channels = self.out_shape[0], self.out_shape[-1]
-        a = _conv(channels, 1, 1, name="to_image")(h)
-        lo = (RESOLUTION - size) // 2
-        a = a[:, lo:lo + size, lo:lo + size]
+        a = crop_to(_conv(self.out_shape[-1], 1, 1, name="to_image")(h), self.out_shape[0])
         a = a + self.param("marginal_bias", self.marginal_init, tuple(self.out_shape))
         return 2.0 * nn.sigmoid(a) - 1.0
 
@@ -129,7 +120,7 @@ class ALIDiscriminator(nn.Module):
         def drop(h, rate):
             return nn.Dropout(rate, deterministic=not train)(h) if rate else h
 
-        h = (pad_to_resolution(x) + 1.0) / 2.0
+        h = (pad_to(x, RESOLUTION) + 1.0) / 2.0
         for i, (k, s, m) in enumerate(X_CONVS):
             h = _conv(self.width * m, k, s, bias=i == 0)(drop(h, self.dropout_in if i == 0 else self.dropout))
             h = maxout(h, self.pieces)
