@@ -8,6 +8,7 @@ import flax.linen as nn
 
 from jgan.models.biggan import BigGANDiscriminator, BigGANGenerator
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, MnistDiscriminator, MnistGenerator
+from jgan.models.improved_wgan import ImprovedWGANCritic, ImprovedWGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.models.conditional import (AuxHeadDiscriminator, LabelConcatDiscriminator, LabelConcatGenerator,
                                      ProjectionDiscriminator)
@@ -26,6 +27,10 @@ def _gen_mnist(cfg, shape, num_classes=0):
                           fc=cfg.get("fc", 0))
 
 
+def _gen_improved_wgan(cfg, shape):
+    return ImprovedWGANGenerator(channels=shape[-1], width=cfg.width)
+
+
 def _gen_mlp(cfg, shape):
     output = cfg.get("output", "tanh") if len(shape) == 3 else "linear"
     return MLPGenerator(out_shape=tuple(shape), hidden=tuple(cfg.hidden), norm=cfg.norm, output=output,
@@ -38,6 +43,10 @@ def _dis_dcgan(cfg, shape):
 
 def _dis_mnist(cfg, shape):
     return MnistDiscriminator(width=cfg.width, norm=cfg.norm, fc=cfg.get("fc", 0))
+
+
+def _dis_improved_wgan(cfg, shape):
+    return ImprovedWGANCritic(width=cfg.width)
 
 
 def _dis_mlp(cfg, shape):
@@ -74,15 +83,15 @@ def _gen_biggan(cfg, shape, num_classes=0):
                            attention_resolution=cfg.attention_resolution)
 
 
-GENERATORS = {"dcgan": _gen_dcgan, "dcgan28": _gen_mnist, "mlp": _gen_mlp,
-              "sngan_cnn": _gen_sngan_cnn, "resnet": _gen_resnet, "biggan": _gen_biggan}
+GENERATORS = {"dcgan": _gen_dcgan, "dcgan28": _gen_mnist, "improved_wgan28": _gen_improved_wgan,
+              "mlp": _gen_mlp, "sngan_cnn": _gen_sngan_cnn, "resnet": _gen_resnet, "biggan": _gen_biggan}
 def _dis_biggan(cfg, shape):
     return BigGANDiscriminator(image_size=shape[0], width=cfg.width, spectral_norm=cfg.spectral_norm,
                                attention_resolution=cfg.attention_resolution)
 
 
-DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "mlp": _dis_mlp,
-                  "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet, "biggan": _dis_biggan}
+DISCRIMINATORS = {"dcgan": _dis_dcgan, "dcgan28": _dis_mnist, "improved_wgan28": _dis_improved_wgan,
+                  "mlp": _dis_mlp, "sngan_cnn": _dis_sngan_cnn, "resnet": _dis_resnet, "biggan": _dis_biggan}
 
 
 # generators with class-conditional BatchNorm (the projection cGAN's G)
