@@ -16,7 +16,7 @@ three-layer 5x5 critic with BatchNorm), z of size 128, batch 50, 5 critic update
 PyTorch's RMSProp (decay 0.99) as in Arjovsky et al.'s code, where ``gan_mnist.py`` uses
 TF1's (decay 0.9, mean square starting at 1). Measured on these 2 CPU cores: 3.4 s per
 iteration, so its 200,000 iterations would take ~8 days here (an accelerator run). At batch 16
-and width 16 (11 iterations/s, a third of the default's rate) it was no better per iteration
+and width 16 (14 iterations/s, under half the default's 32) it was no better per iteration
 than the default: FID 284 vs 246 at 4,000 (2,000 samples).
 
 Why batch 16: at Algorithm 1's lr 5e-5 the number of generator updates, not the critic's
