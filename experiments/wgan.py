@@ -29,8 +29,10 @@ batch 16 x 30,000 FID 92.0, 0.338 (a plateau: 24,000 is the default); batch 16 w
 width 64 FID 97.3; and on this default: an EMA of G FID 91.3, a critic without BatchNorm 141.4,
 both learning rates 1e-4 97.9, standing BatchNorm statistics 88.7. The weight-clipped critic
 plateaus near FID 90 here: the digits are still recognisable only in part, with broken strokes
-and specks (held-out real digits: FID 4.2, confident 0.90); results/mnist_defaults.md has every
-number.
+and specks (held-out real digits: FID 4.2, confident 0.90). Seed 1 of this default gave FID
+100.7 (confident 0.328), so the settings from batch 32 on differ by no more than seed noise;
+batch 8 and deeper critics (below) did not pass the plateau either. results/mnist_defaults.md
+has every number.
 
     python launch.py --config experiments/wgan.py
     python launch.py --config experiments/wgan.py:celeba64 --config.data.data_dir=DIR
