@@ -22,6 +22,10 @@ True and False, i.e. what a user waits for with ``--seeds S``.
     python benchmarks/seed_study.py                     # S = 10, pack 1
     python benchmarks/seed_study.py --seeds 5 --pack 2 --iters 200
     python benchmarks/seed_study.py --seeds 5 --end-to-end 1000
+    python benchmarks/seed_study.py --seeds 2 --end-to-end 600 --config experiments/wgan.py
+
+``--config FILE[:variant]`` times whole studies of another experiment (``--end-to-end`` only:
+the per-iteration comparison above builds PacGAN's batches).
 """
 from __future__ import annotations
 
@@ -46,6 +50,14 @@ from jgan.study import _stack, _with_seed  # noqa: E402
 from jgan.steps import compile_phases  # noqa: E402
 
 
+def experiment_config(spec_arg: str):
+    path, _, variant = spec_arg.partition(":")
+    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant or None)
+
+
 def pacgan_config(pack: int):
     spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "experiments", "pacgan.py"))
     module = importlib.util.module_from_spec(spec)
@@ -61,7 +73,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="STEPS",
                     help="also time whole studies of STEPS iterations, vmapped and sequential")
+    ap.add_argument("--config", default="", metavar="FILE[:VARIANT]",
+                    help="time whole studies of this experiment instead (needs --end-to-end)")
     args = ap.parse_args()
+    if args.config:
+        if not args.end_to_end:
+            ap.error("--config times whole studies only: give --end-to-end STEPS")
+        config = experiment_config(args.config)
+        setup_process(config)
+        print(f"{args.config}, batch {config.train.batch_size}, {args.seeds} seeds, {len(jax.devices())} device(s)")
+        end_to_end(config, list(range(args.seeds)), args.end_to_end)
+        return
     config = pacgan_config(args.pack)
     setup_process(config)  # host-memory policy as in a run, before JAX's first computation
     seeds = list(range(args.seeds))

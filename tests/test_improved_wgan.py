@@ -176,7 +176,7 @@ def test_a_clipped_wgan_on_these_networks_trains_and_keeps_the_critic_in_the_box
     cfg = load_experiment("experiments/wgan.py", "quick", **{
         "model.generator.name": "improved_wgan28", "model.discriminator.name": "improved_wgan28",
         "model.generator.width": 2, "model.discriminator.width": 2, "train.batch_size": 8,
-        "train.steps": 3, "train.num_samples": 8})
+        "train.steps": 3, "train.num_samples": 8, "train.d_steps_long": 0})
     before = make_family(cfg).init_state()
     train.run(cfg, str(tmp_path))
     state = final_state(cfg, str(tmp_path))
