@@ -22,7 +22,6 @@ machine inflates every number.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -34,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from jgan import train  # noqa: E402
+from jgan.config import load_experiment_config  # noqa: E402
 from jgan.experiment import restore  # noqa: E402
 from jgan.families import make  # noqa: E402
 from jgan.iteration import iteration_batches  # noqa: E402
@@ -43,10 +43,7 @@ EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "sngan", "pacgan", "stacked_mn
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "experiments", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(None)
+    return load_experiment_config(os.path.join(ROOT, "experiments", f"{name}.py"))
 
 
 def batches(schedule, start: int, stop: int) -> int:

@@ -30,7 +30,6 @@ the per-iteration comparison above builds PacGAN's batches).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -43,6 +42,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from jgan.config import load_experiment_config  # noqa: E402
 from jgan.experiment import build  # noqa: E402
 from jgan.mesh import make_seed_mesh  # noqa: E402
 from jgan.process import setup_process  # noqa: E402
@@ -51,18 +51,13 @@ from jgan.steps import compile_phases  # noqa: E402
 
 
 def experiment_config(spec_arg: str):
+    """The config of ``FILE[:variant]``, FILE relative to the repository."""
     path, _, variant = spec_arg.partition(":")
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant or None)
+    return load_experiment_config(os.path.join(ROOT, path), variant or None)
 
 
 def pacgan_config(pack: int):
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "experiments", "pacgan.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(f"grid25,pack={pack}")
+    return experiment_config(f"experiments/pacgan.py:grid25,pack={pack}")
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from jgan import hostmem  # noqa: E402
-from jgan.config import base_config  # noqa: E402
+from jgan.config import base_config, load_experiment_config  # noqa: E402
 from jgan.experiment import build  # noqa: E402
 
 MODELS = ("dcgan64", "dcgan_mnist", "wgan_mnist")
@@ -119,13 +119,8 @@ def build_jgan(model: str):
 def small_loop_config(model: str, intervals: int, iterations_per_call: int | None):
     """The experiment's own config, run for ``intervals + 1`` logging intervals with no grids,
     evaluation or checkpoints until the end."""
-    import importlib.util
-
     path, variant = SMALL[model]
-    spec = importlib.util.spec_from_file_location("exp", os.path.join(ROOT, path))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config(variant)
+    c = load_experiment_config(os.path.join(ROOT, path), variant)
     if model == "gan_mnist":  # the peer's D: dropout 0.2 on the input and the hidden layers
         c.model.discriminator.dropout, c.model.discriminator.input_dropout = 0.2, -1.0
     if iterations_per_call:

@@ -19,6 +19,16 @@ class ConfigError(ValueError):
     """A config field has an invalid value."""
 
 
+def load_experiment_config(path: str, variant: str | None = None) -> ml_collections.ConfigDict:
+    """``get_config(variant)`` of the experiment file at ``path`` (e.g. ``experiments/wgan.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_jgan_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
 # Fields a resumed run may change: none of them alters the trajectory (the parameters after
 # any step), so a run resumed with them changed still ends with the bits of an uninterrupted run.
 # Everything else is compared with the checkpoint's config and a change is refused
