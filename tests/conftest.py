@@ -24,8 +24,6 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
 
-import importlib.util  # noqa: E402
-
 import pytest  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,10 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def load_experiment(path, variant=None, **overrides):
     """``get_config(variant)`` of an experiment file (path relative to the repository), then
     ``overrides``: dotted field -> value, in order (``**{"eval.every": 0}``)."""
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config(variant)
+    from jgan.config import load_experiment_config
+
+    cfg = load_experiment_config(os.path.join(ROOT, path), variant)
     for field, value in overrides.items():
         *parents, leaf = field.split(".")
         node = cfg
@@ -92,18 +89,38 @@ def on_mesh(fn, n_devices, *args, out_specs=None):
                                  out_specs=spec if out_specs is None else out_specs))(*args)
 
 
-def np_conv_same(x, w):
-    """Stride-1 'SAME' cross-correlation, NHWC x HWIO, written with loops over the kernel (NumPy)."""
+def np_conv_same(x, w, stride=1):
+    """'SAME' cross-correlation, NHWC x HWIO, padded as TensorFlow documents it: ``ceil(H / s)``
+    outputs, total padding ``max((out - 1) s + k - H, 0)``, ``total // 2`` of it before and the
+    rest after; written with loops over the kernel (NumPy)."""
     import numpy as np
 
     k = w.shape[0]
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    out = np.zeros((*x.shape[:3], w.shape[-1]))
+    outs, pads = [], []
+    for size in x.shape[1:3]:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        outs.append(out)
+        pads.append((total // 2, total - total // 2))
+    xp = np.pad(x, ((0, 0), *pads, (0, 0)))
+    span_h, span_w = (stride * (o - 1) + 1 for o in outs)
+    y = np.zeros((x.shape[0], *outs, w.shape[-1]))
     for i in range(k):
         for j in range(k):
-            out += np.einsum("nhwc,cd->nhwd", xp[:, i:i + x.shape[1], j:j + x.shape[2]], w[i, j])
-    return out
+            y += np.einsum("nhwc,cd->nhwd", xp[:, i:i + span_h:stride, j:j + span_w:stride], w[i, j])
+    return y
+
+
+def submodule_outputs(module, *args, kinds):
+    """The outputs of every submodule whose class name is in ``kinds``, in call order (train
+    mode, fixed parameter and dropout keys)."""
+    import jax
+
+    variables = module.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, *args)
+    _, state = module.apply(variables, *args, capture_intermediates=lambda m, _: type(m).__name__ in kinds,
+                            mutable=["intermediates", "batch_stats"], rngs={"dropout": jax.random.key(2)})
+    return [v["__call__"][0] for v in jax.tree_util.tree_leaves(
+        state["intermediates"], is_leaf=lambda t: isinstance(t, dict) and "__call__" in t)]
 
 
 def adam_count(net):

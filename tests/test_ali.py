@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import load_experiment, resumed_equals_straight
+from conftest import load_experiment, resumed_equals_straight, submodule_outputs
 
 from jgan.config import ConfigError
 from jgan.data.sources import mnist_subset_split
@@ -33,12 +33,8 @@ def _valid_t(n, k, s):    # ... and its transpose
 
 
 def _sizes(module, *args, kind):
-    """Spatial sizes of the outputs of every ``kind`` submodule, in call order."""
-    variables = module.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, *args)
-    _, state = module.apply(variables, *args, capture_intermediates=lambda m, _: type(m).__name__ == kind,
-                            mutable=["intermediates", "batch_stats"], rngs={"dropout": jax.random.key(2)})
-    outs = [v["__call__"][0] for v in jax.tree_util.tree_leaves(
-        state["intermediates"], is_leaf=lambda t: isinstance(t, dict) and "__call__" in t)]
+    """Spatial sizes and widths of the outputs of every ``kind`` submodule, in call order."""
+    outs = submodule_outputs(module, *args, kinds=(kind,))
     return [o.shape[1] for o in outs], [o.shape[-1] for o in outs]
 
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import final_state, load_experiment
+from conftest import final_state, load_experiment, np_conv_same, submodule_outputs
 
 from jgan import train
 from jgan.experiment import make_family
@@ -43,11 +43,7 @@ def test_parameter_counts_are_the_reference_layer_lists():
 
 
 def _conv_outputs(module, x):
-    variables = module.init(jax.random.key(0), x)
-    convs = lambda m, _: type(m).__name__ in ("Conv", "ConvTranspose")  # noqa: E731
-    _, state = module.apply(variables, x, capture_intermediates=convs, mutable=["intermediates", "batch_stats"])
-    return [v["__call__"][0] for v in jax.tree_util.tree_leaves(
-        state["intermediates"], is_leaf=lambda t: isinstance(t, dict) and "__call__" in t)]
+    return submodule_outputs(module, x, kinds=("Conv", "ConvTranspose"))
 
 
 def test_feature_map_sizes_28_14_7_4_and_4_8_crop_7_14_28():
@@ -61,21 +57,6 @@ def test_feature_map_sizes_28_14_7_4_and_4_8_crop_7_14_28():
     assert out.shape == (2, 16 * 4 * W)
 
 
-def _tf_same_conv(x, w, s):
-    """NumPy ``tf.nn.conv2d(x, w, s, 'SAME')``: pad ``total // 2`` before, the rest after."""
-    n, h, _, _ = x.shape
-    k = w.shape[0]
-    out = math.ceil(h / s)
-    total = max((out - 1) * s + k - h, 0)
-    lo = total // 2
-    xp = np.pad(x, ((0, 0), (lo, total - lo), (lo, total - lo), (0, 0)))
-    y = np.zeros((n, out, out, w.shape[-1]))
-    for i in range(out):
-        for j in range(out):
-            y[:, i, j] = np.einsum("nhwc,hwcd->nd", xp[:, i * s:i * s + k, j * s:j * s + k], w)
-    return y
-
-
 @pytest.mark.parametrize("size", [28, 14, 7])
 def test_strided_convs_pad_as_tensorflow_same(size):
     rng = np.random.default_rng(size)
@@ -84,7 +65,7 @@ def test_strided_convs_pad_as_tensorflow_same(size):
     params = conv.init(jax.random.key(1), jnp.asarray(x, jnp.float32))
     got = conv.apply(params, jnp.asarray(x, jnp.float32))
     p = params["params"]
-    want = _tf_same_conv(x, np.asarray(p["kernel"], np.float64), 2) + np.asarray(p["bias"])
+    want = np_conv_same(x, np.asarray(p["kernel"], np.float64), 2) + np.asarray(p["bias"])
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-4)
 
 
@@ -102,7 +83,7 @@ def test_transposed_convs_are_the_adjoint_of_tensorflow_same_convs(size):
     assert t_y.shape == x.shape
     k = np.asarray(params["params"]["kernel"], np.float64)   # [5, 5, cin, cout]
     w_forward = np.flip(k, (0, 1)).transpose(0, 1, 3, 2)       # [5, 5, cout, cin]: conv 2s -> s
-    np.testing.assert_allclose(np.sum(t_y * x), np.sum(y * _tf_same_conv(x, w_forward, 2)), rtol=1e-4)
+    np.testing.assert_allclose(np.sum(t_y * x), np.sum(y * np_conv_same(x, w_forward, 2)), rtol=1e-4)
 
 
 def test_initialisation_scales_are_tflibs():
