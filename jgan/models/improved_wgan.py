@@ -83,12 +83,10 @@ class ImprovedWGANGenerator(nn.Module):
         x = nn.Dense(4 * 4 * 4 * w, kernel_init=linear_init(z.shape[-1], 4 * 4 * 4 * w))(z)
         x = nn.relu(_bn(self.axis_name)(x, train))
         x = x.reshape(z.shape[0], 4, 4, 4 * w)
-        for cin, cout in ((4 * w, 2 * w), (2 * w, w)):
+        for cin, cout, keep in ((4 * w, 2 * w, 7), (2 * w, w, 14)):  # 4 -> 8, cropped to 7 -> 14
             x = ConvTranspose(cout, (KERNEL, KERNEL), strides=(STRIDE, STRIDE), padding="SAME",
                               kernel_init=conv_init(cin, cout, transposed=True))(x)
-            x = nn.relu(_bn(self.axis_name)(x, train))
-            if x.shape[1] == 8:
-                x = x[:, :7, :7]
+            x = nn.relu(_bn(self.axis_name)(x, train))[:, :keep, :keep]
         x = ConvTranspose(self.channels, (KERNEL, KERNEL), strides=(STRIDE, STRIDE), padding="SAME",
                           kernel_init=conv_init(w, self.channels, transposed=True))(x)
         return 2.0 * nn.sigmoid(x) - 1.0
